@@ -35,6 +35,8 @@ HEIGHT_RANGE_M = (0.5, 2.5)
 DOSE_RANGE_BQ = (1e6, 5e10)
 HALF_LIFE_RANGE_S = (60.0, 30 * 86400.0)
 MAX_UPTAKE_S = 24 * 3600.0
+#: An injection time of day this much after the scan's is read as the evening before (scan after midnight).
+MIDNIGHT_ROLLBACK_S = 12 * 3600.0
 GE_PRIVATE = "GEMS_PETD_01"
 PHILIPS_PRIVATE = "Philips PET Private Group"
 
@@ -177,7 +179,7 @@ def _injection_datetime(first: Dataset, info: Dataset, scan: dt.datetime) -> dt.
         day = DA(date) if date else scan.date()
         injection = dt.datetime.combine(day, _parse_tm(start_tm, "RadiopharmaceuticalStartTime (0018,1072)"))
         injection = injection.replace(tzinfo=scan.tzinfo)
-        if injection > scan and injection - dt.timedelta(days=1) <= scan:
+        if (injection - scan).total_seconds() > MIDNIGHT_ROLLBACK_S:
             injection -= dt.timedelta(days=1)  # injected before midnight, scanned after
         return injection
     ge_admin = _private(first, 0x0009, GE_PRIVATE, 0x3B)
