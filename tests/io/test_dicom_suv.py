@@ -158,3 +158,14 @@ def test_lbm_needs_height_and_sex():
         suv_conversion(slices(PatientSize="170"), "lbm")
     with pytest.raises(FapisegError, match="PatientSex"):
         suv_conversion(slices(PatientSex="O"), "lbm")
+
+
+def test_admin_needs_no_times():
+    """ADMIN pixels refer to the injection: no scan or injection time is needed (uptake is then unknown)."""
+    radio = {k: v for k, v in RADIO.items() if k != "RadiopharmaceuticalStartTime"}
+    datasets = slices(DecayCorrection="ADMIN", radiopharmaceutical=radio)
+    for ds in datasets:
+        del ds.SeriesTime, ds.AcquisitionTime
+    conv = suv_conversion(datasets)
+    assert conv.uptake_time_min is None
+    np.testing.assert_allclose(conv.factors, WEIGHT_KG * 1000.0 / DOSE_BQ, rtol=1e-12)

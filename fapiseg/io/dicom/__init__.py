@@ -1,10 +1,21 @@
 """DICOM in and out: PET/CT series to SUV and HU, RTSTRUCT and SEG to masks, lesion masks back as SEG.
 
 Modules: ``series`` (find, sort, affine), ``suv`` (QIBA SUV factors), ``rtstruct`` (contour
-rasteriser), ``seg`` (DICOM SEG read/write), ``importer`` (the ``import-dicom`` orchestration).
+rasteriser), ``seg`` (DICOM SEG read/write), ``importer`` (the ``import-dicom`` orchestration),
+``command``/``export_command`` (the subcommands). The names below load on first use, so that
+``fapiseg --help`` does not import pydicom and highdicom.
 """
 
-from fapiseg.io.dicom.importer import ImportResult, import_study
-from fapiseg.io.dicom.seg import export_seg, lesion_segmentation, seg_mask, write_lesion_seg
+from __future__ import annotations
 
-__all__ = ["ImportResult", "export_seg", "import_study", "lesion_segmentation", "seg_mask", "write_lesion_seg"]
+import importlib
+
+_EXPORTS = {"import_study": "importer", "ImportResult": "importer", "export_seg": "seg",
+            "lesion_segmentation": "seg", "write_lesion_seg": "seg", "seg_mask": "seg"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"fapiseg.io.dicom.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'fapiseg.io.dicom' has no attribute {name!r}")

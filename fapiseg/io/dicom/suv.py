@@ -117,6 +117,8 @@ def _decayed_dose_bq(datasets: list[Dataset], conv: SuvConversion) -> np.ndarray
         raise FapisegError(f"RadionuclideTotalDose {dose:g} Bq is implausible (expected {DOSE_RANGE_BQ[0]:g}-"
                            f"{DOSE_RANGE_BQ[1]:g} Bq); is it in MBq or kBq instead of Bq?")
     conv.dose_mbq = dose / 1e6
+    if mode == "ADMIN" and not _has_scan_time(datasets):
+        return np.full(len(datasets), dose)  # the scan time only serves the uptake report here
     scan, conv.scan_time_source = scan_datetime(datasets)
     injection = _injection_datetime(first, info, scan)
     if injection is not None:
@@ -130,10 +132,8 @@ def _decayed_dose_bq(datasets: list[Dataset], conv: SuvConversion) -> np.ndarray
     if injection is None:
         raise FapisegError("injection time is missing (RadiopharmaceuticalStartDateTime (0018,1078) or "
                            "RadiopharmaceuticalStartTime (0018,1072))")
-    half_life = _number(info, "RadionuclideHalfLife", "(0018,1075) in RadiopharmaceuticalInformationSequence")
-    if not HALF_LIFE_RANGE_S[0] <= half_life <= HALF_LIFE_RANGE_S[1]:
-        raise FapisegError(f"RadionuclideHalfLife {half_life:g} s is implausible (expected seconds, "
-                           f"{HALF_LIFE_RANGE_S[0]:g}-{HALF_LIFE_RANGE_S[1]:g})")
+    half_life = _number_in_range(info, "RadionuclideHalfLife", "(0018,1075) in RadiopharmaceuticalInformationSequence",
+                                 HALF_LIFE_RANGE_S, "s")
     conv.half_life_s = half_life
     if mode == "START":
         return np.full(len(datasets), dose * 2.0 ** (-(scan - injection).total_seconds() / half_life))
@@ -167,6 +167,11 @@ def scan_datetime(datasets: list[Dataset]) -> tuple[dt.datetime, str]:
     raise FapisegError("SeriesTime (0008,0031) and AcquisitionTime (0008,0032) are missing: scan start unknown")
 
 
+def _has_scan_time(datasets: list[Dataset]) -> bool:
+    return any(str(ds.get(key, "") or "").strip() for ds in datasets
+               for key in ("SeriesTime", "AcquisitionTime", "AcquisitionDateTime"))
+
+
 def _injection_datetime(first: Dataset, info: Dataset, scan: dt.datetime) -> dt.datetime | None:
     """Injection time: the DT field, else the TM field on the series date (across midnight if needed)."""
     start_dt = str(info.get("RadiopharmaceuticalStartDateTime", "") or "").strip()
@@ -190,17 +195,11 @@ def _injection_datetime(first: Dataset, info: Dataset, scan: dt.datetime) -> dt.
 
 def _body_size(first: Dataset, suv_type: str, conv: SuvConversion) -> float:
     """Weight in g (bw), Janmahasatian lean body mass in g (lbm) or Du Bois body surface area in cm^2 (bsa)."""
-    weight = _number(first, "PatientWeight", "(0010,1030)")
-    if not WEIGHT_RANGE_KG[0] <= weight <= WEIGHT_RANGE_KG[1]:
-        raise FapisegError(f"PatientWeight {weight:g} kg is implausible (expected {WEIGHT_RANGE_KG[0]:g}-"
-                           f"{WEIGHT_RANGE_KG[1]:g} kg)")
+    weight = _number_in_range(first, "PatientWeight", "(0010,1030)", WEIGHT_RANGE_KG, "kg")
     conv.weight_kg = weight
     if suv_type == "bw":
         return weight * 1000.0
-    height = _number(first, "PatientSize", "(0010,1020), needed for SUV " + suv_type)
-    if not HEIGHT_RANGE_M[0] <= height <= HEIGHT_RANGE_M[1]:
-        raise FapisegError(f"PatientSize {height:g} is implausible (expected metres, {HEIGHT_RANGE_M[0]:g}-"
-                           f"{HEIGHT_RANGE_M[1]:g})")
+    height = _number_in_range(first, "PatientSize", f"(0010,1020), needed for SUV{suv_type}", HEIGHT_RANGE_M, "m")
     if suv_type == "bsa":
         return dubois_bsa_m2(weight, height) * 1e4
     sex = str(first.get("PatientSex", "") or "").upper()
@@ -258,6 +257,13 @@ def _number(ds: Dataset, keyword: str, where: str) -> float:
     if keyword != "RadionuclideTotalDose" and number <= 0:
         raise FapisegError(f"{keyword} {where} is {number:g}; a positive value is required")
     return number
+
+
+def _number_in_range(ds: Dataset, keyword: str, where: str, bounds: tuple[float, float], unit: str) -> float:
+    value = _number(ds, keyword, where)
+    if not bounds[0] <= value <= bounds[1]:
+        raise FapisegError(f"{keyword} {value:g} {unit} is implausible (expected {bounds[0]:g}-{bounds[1]:g} {unit})")
+    return value
 
 
 def _check_positive(values: np.ndarray, what: str) -> None:
