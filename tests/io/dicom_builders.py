@@ -16,8 +16,13 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 PET_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
-IDENTIFIERS = {"PatientName": "Doe^Jane", "PatientID": "PID-4711-X", "PatientBirthDate": "19610203",
-               "AccessionNumber": "ACC-99812", "StudyID": "STUDY-5521"}
+IDENTIFIERS = {
+    "PatientName": "Doe^Jane",
+    "PatientID": "PID-4711-X",
+    "PatientBirthDate": "19610203",
+    "AccessionNumber": "ACC-99812",
+    "StudyID": "STUDY-5521",
+}
 
 
 @dataclass
@@ -47,8 +52,11 @@ class SeriesSpec:
     def slice_centre(self, k: int) -> np.ndarray:
         """LPS centre of slice ``k`` (``position`` is its first voxel, a corner of the image)."""
         cols, rows = self.stored.shape[:2]
-        return (self.position(k) + (cols - 1) / 2 * self.spacing_mm[0] * np.asarray(self.row_cosine)
-                + (rows - 1) / 2 * self.spacing_mm[1] * np.asarray(self.column_cosine))
+        return (
+            self.position(k)
+            + (cols - 1) / 2 * self.spacing_mm[0] * np.asarray(self.row_cosine)
+            + (rows - 1) / 2 * self.spacing_mm[1] * np.asarray(self.column_cosine)
+        )
 
     def values(self) -> np.ndarray:
         """Rescaled values (stored x slope of each slice), (columns, rows, slices)."""
@@ -66,13 +74,25 @@ class SeriesSpec:
 def pet_header(**overrides) -> dict:
     """Default PET header facts: BQML, decay corrected to START, 200 MBq of 18F injected 60 min before."""
     facts = {
-        "Units": "BQML", "DecayCorrection": "START", "CorrectedImage": ["ATTN", "DECY"],
-        "SeriesDate": "20240305", "SeriesTime": "101500", "AcquisitionDate": "20240305",
-        "AcquisitionTime": "101500", "ActualFrameDuration": 120000,
-        "PatientWeight": "75", "PatientSize": "1.70", "PatientSex": "F",
-        "Manufacturer": "ACME", "ManufacturerModelName": "PET-1",
-        "radiopharmaceutical": {"Radiopharmaceutical": "FAPI-04", "RadiopharmaceuticalStartTime": "091500",
-                                "RadionuclideTotalDose": "2.0E8", "RadionuclideHalfLife": "6586.2"},
+        "Units": "BQML",
+        "DecayCorrection": "START",
+        "CorrectedImage": ["ATTN", "DECY"],
+        "SeriesDate": "20240305",
+        "SeriesTime": "101500",
+        "AcquisitionDate": "20240305",
+        "AcquisitionTime": "101500",
+        "ActualFrameDuration": 120000,
+        "PatientWeight": "75",
+        "PatientSize": "1.70",
+        "PatientSex": "F",
+        "Manufacturer": "ACME",
+        "ManufacturerModelName": "PET-1",
+        "radiopharmaceutical": {
+            "Radiopharmaceutical": "FAPI-04",
+            "RadiopharmaceuticalStartTime": "091500",
+            "RadionuclideTotalDose": "2.0E8",
+            "RadionuclideHalfLife": "6586.2",
+        },
     }
     facts.update(overrides)
     return facts
@@ -147,7 +167,7 @@ def write_series(spec: SeriesSpec, folder: Path, seed: int = 1) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     slices = build_slices(spec)
     names = np.random.default_rng(seed).permutation(len(slices))
-    for ds, name in zip(slices, names):
+    for ds, name in zip(slices, names, strict=True):
         ds.save_as(folder / f"img{name:04d}.dcm", enforce_file_format=True)
     return folder
 
@@ -157,10 +177,18 @@ def ct_spec(pet: SeriesSpec, shape=(24, 20, 14), spacing=(2.0, 2.0, 3.0)) -> Ser
     i = np.arange(shape[0])[:, None, None]
     stored = np.broadcast_to(1024 + 10 * i, shape).astype(np.int16)
     origin = np.asarray(pet.origin_lps) - 4.0
-    return SeriesSpec(stored, np.ones(shape[2]), spacing_mm=spacing, row_cosine=pet.row_cosine,
-                      column_cosine=pet.column_cosine, origin_lps=tuple(origin), modality="CT",
-                      header={"Manufacturer": "ACME", "ManufacturerModelName": "CT-1"},
-                      frame_of_reference_uid=pet.frame_of_reference_uid, study_uid=pet.study_uid)
+    return SeriesSpec(
+        stored,
+        np.ones(shape[2]),
+        spacing_mm=spacing,
+        row_cosine=pet.row_cosine,
+        column_cosine=pet.column_cosine,
+        origin_lps=tuple(origin),
+        modality="CT",
+        header={"Manufacturer": "ACME", "ManufacturerModelName": "CT-1"},
+        frame_of_reference_uid=pet.frame_of_reference_uid,
+        study_uid=pet.study_uid,
+    )
 
 
 def rtstruct(spec: SeriesSpec, rois: dict[str, list[np.ndarray]]) -> Dataset:
@@ -199,7 +227,9 @@ def rtstruct(spec: SeriesSpec, rois: dict[str, list[np.ndarray]]) -> Dataset:
     return ds
 
 
-def circle_lps(centre_lps: np.ndarray, radius_mm: float, u: np.ndarray, v: np.ndarray, n: int = 96) -> np.ndarray:
+def circle_lps(
+    centre_lps: np.ndarray, radius_mm: float, u: np.ndarray, v: np.ndarray, n: int = 96
+) -> np.ndarray:
     """``n`` points of a circle of ``radius_mm`` around ``centre_lps`` in the plane spanned by unit vectors u, v."""
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     return centre_lps + radius_mm * (np.cos(t)[:, None] * u + np.sin(t)[:, None] * v)

@@ -27,15 +27,19 @@ def sphere_contours(spec: SeriesSpec, centre_lps: np.ndarray, radius_mm: float) 
     for k in range(SHAPE[2]):
         d = float((spec.position(k) - centre_lps) @ n)
         if abs(d) < radius_mm:
-            contours.append(circle_lps(centre_lps + d * n, np.sqrt(radius_mm ** 2 - d ** 2), u, v))
+            contours.append(circle_lps(centre_lps + d * n, np.sqrt(radius_mm**2 - d**2), u, v))
     return contours
 
 
-@pytest.mark.parametrize("geometry", [
-    {},
-    {"row_cosine": (-1.0, 0.0, 0.0), "column_cosine": (0.0, -1.0, 0.0)},
-    {"row_cosine": tuple(ROTATION[:, 0]), "column_cosine": tuple(ROTATION[:, 1])},
-], ids=["axial", "flipped", "oblique"])
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {},
+        {"row_cosine": (-1.0, 0.0, 0.0), "column_cosine": (0.0, -1.0, 0.0)},
+        {"row_cosine": tuple(ROTATION[:, 0]), "column_cosine": tuple(ROTATION[:, 1])},
+    ],
+    ids=["axial", "flipped", "oblique"],
+)
 def test_sphere_volume_and_centre(geometry):
     """A 10 mm sphere drawn as a circle stack: volume within 3 % of 4/3 pi r^3, centroid on the centre."""
     spec = grid(**geometry)
@@ -43,7 +47,7 @@ def test_sphere_volume_and_centre(geometry):
     ds = rtstruct(spec, {"sphere": sphere_contours(spec, centre, 10.0)})
     mask = rtstruct_mask(ds, SHAPE, spec.ras_affine(), spec.frame_of_reference_uid)
     volume_mm3 = mask.sum() * voxel_volume_ml(spec.ras_affine()) * 1000.0
-    assert volume_mm3 == pytest.approx(4 / 3 * np.pi * 10.0 ** 3, rel=0.03)
+    assert volume_mm3 == pytest.approx(4 / 3 * np.pi * 10.0**3, rel=0.03)
     centroid_ras = voxel_to_world(spec.ras_affine(), np.argwhere(mask).mean(axis=0))
     np.testing.assert_allclose(centroid_ras, centre * [-1, -1, 1], atol=0.3)
 
@@ -55,7 +59,7 @@ def test_inner_contour_is_a_hole():
     u, v = np.asarray(spec.row_cosine), np.asarray(spec.column_cosine)
     ds = rtstruct(spec, {"ring": [circle_lps(centre, 15.0, u, v, 200), circle_lps(centre, 7.0, u, v, 200)]})
     mask = rtstruct_mask(ds, SHAPE, spec.ras_affine())
-    assert mask[:, :, 10].sum() * 1.0 * 1.25 == pytest.approx(np.pi * (15.0 ** 2 - 7.0 ** 2), rel=0.03)
+    assert mask[:, :, 10].sum() * 1.0 * 1.25 == pytest.approx(np.pi * (15.0**2 - 7.0**2), rel=0.03)
     assert mask.sum() == mask[:, :, 10].sum()
     middle = np.rint(np.linalg.solve(spec.ras_affine(), [*(centre * [-1, -1, 1]), 1.0])[:3]).astype(int)
     assert mask[tuple(middle)] == 0

@@ -18,8 +18,12 @@ from tests.io.dicom_builders import random_spec, write_series
 @pytest.fixture
 def pet(tmp_path):
     """A PET series stored feet-first with reversed InstanceNumbers, and a two-blob mask on its grid."""
-    spec = random_spec(shape=(16, 12, 10), row_cosine=(-1.0, 0.0, 0.0), column_cosine=(0.0, 1.0, 0.0),
-                       reverse_instance_numbers=True)
+    spec = random_spec(
+        shape=(16, 12, 10),
+        row_cosine=(-1.0, 0.0, 0.0),
+        column_cosine=(0.0, 1.0, 0.0),
+        reverse_instance_numbers=True,
+    )
     folder = write_series(spec, tmp_path / "pet")
     series = read_series(folder, ("PT",))
     mask = np.zeros(series.shape, np.uint8)
@@ -33,7 +37,7 @@ def frames_by_slice(ds: pydicom.Dataset, series) -> np.ndarray:
     slice_of = {str(s.SOPInstanceUID): k for k, s in enumerate(series.datasets)}
     frames = ds.pixel_array.reshape(-1, ds.Rows, ds.Columns)
     out = np.zeros(series.shape, np.uint8)
-    for frame, item in zip(frames, ds.PerFrameFunctionalGroupsSequence):
+    for frame, item in zip(frames, ds.PerFrameFunctionalGroupsSequence, strict=True):
         uid = str(item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
         out[:, :, slice_of[uid]] = frame.T
     return out
@@ -47,8 +51,9 @@ def test_export_reads_back_equal(tmp_path, pet):
     raw = pydicom.dcmread(out)
     assert raw.Modality == "SEG" and raw.SegmentationType == "BINARY" and int(raw.NumberOfFrames) == 10
     assert raw.SegmentSequence[0].SegmentLabel == SEGMENT_LABEL
-    assert {str(r.ReferencedSOPInstanceUID) for r in raw.ReferencedSeriesSequence[0].ReferencedInstanceSequence} \
-        == {str(s.SOPInstanceUID) for s in series.datasets}
+    assert {
+        str(r.ReferencedSOPInstanceUID) for r in raw.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+    } == {str(s.SOPInstanceUID) for s in series.datasets}
     np.testing.assert_array_equal(frames_by_slice(raw, series), mask)
     seg = hd.seg.segread(out)
     assert seg.number_of_segments == 1
@@ -69,11 +74,31 @@ def test_seg_without_empty_frames_lands_on_the_pet_grid(tmp_path, pet):
     folder, series, mask = pet
     labels = mask.copy()
     labels[10:12, 8:11, 6:9] = 2
-    descriptions = [hd.seg.SegmentDescription(n, name, codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Lesion,
-                                              hd.seg.SegmentAlgorithmTypeValues.MANUAL)
-                    for n, name in ((1, "small"), (2, "big"))]
-    seg = hd.seg.Segmentation(series.datasets, labels.transpose(2, 1, 0), "BINARY", descriptions, hd.UID(), 5, hd.UID(),
-                              1, "x", "x", "1", "1", omit_empty_frames=True)
+    descriptions = [
+        hd.seg.SegmentDescription(
+            n,
+            name,
+            codes.SCT.MorphologicallyAbnormalStructure,
+            codes.SCT.Lesion,
+            hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for n, name in ((1, "small"), (2, "big"))
+    ]
+    seg = hd.seg.Segmentation(
+        series.datasets,
+        labels.transpose(2, 1, 0),
+        "BINARY",
+        descriptions,
+        hd.UID(),
+        5,
+        hd.UID(),
+        1,
+        "x",
+        "x",
+        "1",
+        "1",
+        omit_empty_frames=True,
+    )
     seg.save_as(tmp_path / "viewer.dcm")
     assert int(seg.NumberOfFrames) < 2 * series.shape[2]
     np.testing.assert_array_equal(seg_mask(tmp_path / "viewer.dcm", series.shape, series.affine), mask)

@@ -37,22 +37,34 @@ def assert_same_voxels(array, affine, other_array, other_affine, tol_voxel=0.01)
     step = np.rint(to_other[:3, :3]).astype(int)
     assert sorted(np.abs(step).sum(axis=0)) == [1, 1, 1] and sorted(np.abs(step).sum(axis=1)) == [1, 1, 1]
     axis_of = np.abs(step).argmax(axis=0)  # their axis along which our axis a runs
-    index = [step[axis_of[a], a] * np.arange(n) + int(np.rint(to_other[axis_of[a], 3])) for a, n in enumerate(array.shape)]
+    index = [
+        step[axis_of[a], a] * np.arange(n) + int(np.rint(to_other[axis_of[a], 3]))
+        for a, n in enumerate(array.shape)
+    ]
     assert all(((i >= 0) & (i < other_array.shape[axis_of[a]])).all() for a, i in enumerate(index))
     aligned = np.transpose(other_array, axis_of)[np.ix_(*index)]
     np.testing.assert_allclose(array, aligned, rtol=1e-5, atol=1e-3)
 
 
-ROTATION = np.array([[np.cos(0.4), -np.sin(0.4), 0], [np.sin(0.4) * np.cos(0.3), np.cos(0.4) * np.cos(0.3), -np.sin(0.3)],
-                     [np.sin(0.4) * np.sin(0.3), np.cos(0.4) * np.sin(0.3), np.cos(0.3)]])
+ROTATION = np.array(
+    [
+        [np.cos(0.4), -np.sin(0.4), 0],
+        [np.sin(0.4) * np.cos(0.3), np.cos(0.4) * np.cos(0.3), -np.sin(0.3)],
+        [np.sin(0.4) * np.sin(0.3), np.cos(0.4) * np.sin(0.3), np.cos(0.3)],
+    ]
+)
 
 
-@pytest.mark.parametrize("geometry", [
-    {},
-    {"reverse_instance_numbers": True},
-    {"row_cosine": (-1.0, 0.0, 0.0), "column_cosine": (0.0, 1.0, 0.0)},  # normal points feet-ward
-    {"row_cosine": tuple(ROTATION[:, 0]), "column_cosine": tuple(ROTATION[:, 1])},  # oblique
-], ids=["axial", "reversed-instance-numbers", "flipped-axes", "oblique"])
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {},
+        {"reverse_instance_numbers": True},
+        {"row_cosine": (-1.0, 0.0, 0.0), "column_cosine": (0.0, 1.0, 0.0)},  # normal points feet-ward
+        {"row_cosine": tuple(ROTATION[:, 0]), "column_cosine": tuple(ROTATION[:, 1])},  # oblique
+    ],
+    ids=["axial", "reversed-instance-numbers", "flipped-axes", "oblique"],
+)
 def test_geometry_matches_simpleitk(tmp_path, geometry):
     """Affine and voxel values agree with SimpleITK's reading of the same files within 0.01 voxel."""
     spec = random_spec(**geometry)
@@ -70,7 +82,9 @@ def test_array_axes_are_column_row_slice(tmp_path):
     series = read_series(tmp_path / "pet", ("PT",))
     top = max(series.datasets, key=lambda ds: float(ds.ImagePositionPatient[2]))
     assert top is series.datasets[-1] and int(top.InstanceNumber) == 1
-    assert series.rescaled()[5, 2, -1] == pytest.approx(float(top.pixel_array[2, 5]) * float(top.RescaleSlope))
+    assert series.rescaled()[5, 2, -1] == pytest.approx(
+        float(top.pixel_array[2, 5]) * float(top.RescaleSlope)
+    )
 
 
 def test_non_dicom_files_and_subfolders(tmp_path):

@@ -33,7 +33,13 @@ def imported(tmp_path_factory):
     import_study(root / "pet", out, rtstruct=root / "rtstruct", rois=["GTV_Mass"])
     suv = nib.load(out / "SUV.nii.gz")
     seg = nib.load(out / "SEG.nii.gz")
-    return root, np.asarray(suv.dataobj), suv.affine, np.asarray(seg.dataobj), json.loads((out / "import.json").read_text())
+    return (
+        root,
+        np.asarray(suv.dataobj),
+        suv.affine,
+        np.asarray(seg.dataobj),
+        json.loads((out / "import.json").read_text()),
+    )
 
 
 def seconds(tm: str) -> float:
@@ -47,7 +53,10 @@ def test_suv_equals_an_independent_computation(imported):
     first = files[0]
     radio = first.RadiopharmaceuticalInformationSequence[0]
     assert first.Units == "BQML" and first.DecayCorrection == "START"
-    assert all(ds.SeriesDate == ds.AcquisitionDate and seconds(ds.SeriesTime) <= seconds(ds.AcquisitionTime) for ds in files)
+    assert all(
+        ds.SeriesDate == ds.AcquisitionDate and seconds(ds.SeriesTime) <= seconds(ds.AcquisitionTime)
+        for ds in files
+    )
     uptake_s = seconds(first.SeriesTime) - seconds(radio.RadiopharmaceuticalStartTime)
     decayed_dose = float(radio.RadionuclideTotalDose) * 2.0 ** (-uptake_s / float(radio.RadionuclideHalfLife))
     factor = float(first.PatientWeight) * 1000.0 / decayed_dose
@@ -66,7 +75,9 @@ def test_geometry_agrees_with_simpleitk(imported):
     """Every voxel centre within 0.01 voxel of SimpleITK's, with the same activity (despite 0.08 mm slice jitter)."""
     root, suv, affine, _, sidecar = imported
     theirs, their_affine = sitk_read(root / "pet")
-    assert_same_voxels(suv / sidecar["suv_factor"], affine, theirs.astype(np.float64), their_affine, tol_voxel=0.01)
+    assert_same_voxels(
+        suv / sidecar["suv_factor"], affine, theirs.astype(np.float64), their_affine, tol_voxel=0.01
+    )
 
 
 def test_gtv_volume_matches_the_contour_areas(imported):

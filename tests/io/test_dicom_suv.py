@@ -12,8 +12,12 @@ from fapiseg.io.dicom.suv import suv_conversion
 from tests.io.dicom_builders import build_slices, pet_header, random_spec
 
 WEIGHT_KG, DOSE_BQ, HALF_LIFE_S = 75.0, 2.0e8, 6586.2
-RADIO = {"Radiopharmaceutical": "FAPI-04", "RadiopharmaceuticalStartTime": "091500",
-         "RadionuclideTotalDose": "2.0E8", "RadionuclideHalfLife": "6586.2"}
+RADIO = {
+    "Radiopharmaceutical": "FAPI-04",
+    "RadiopharmaceuticalStartTime": "091500",
+    "RadionuclideTotalDose": "2.0E8",
+    "RadionuclideHalfLife": "6586.2",
+}
 
 
 def slices(shape=(4, 4, 6), **header):
@@ -54,7 +58,9 @@ def test_philips_counts_use_the_private_suv_factor():
     """Units CNTS: SUVbw = rescaled counts x Philips (7053,xx00), slice by slice."""
     datasets = slices(Units="CNTS")
     for k, ds in enumerate(datasets):
-        ds.private_block(0x7053, "Philips PET Private Group", create=True).add_new(0x00, "DS", f"{0.000345 + k * 1e-6:.6f}")
+        ds.private_block(0x7053, "Philips PET Private Group", create=True).add_new(
+            0x00, "DS", f"{0.000345 + k * 1e-6:.6f}"
+        )
     conv = suv_conversion(datasets)
     np.testing.assert_allclose(conv.factors, 0.000345 + np.arange(6) * 1e-6, rtol=1e-9)
 
@@ -73,13 +79,19 @@ def test_gml_is_already_suv():
 
 def test_sul_and_bsa():
     """SUL with the Janmahasatian lean body mass (female) and SUVbsa with Du Bois, from weight 75 kg, 1.70 m."""
-    bmi = 75.0 / 1.70 ** 2
+    bmi = 75.0 / 1.70**2
     lbm_g = 1000.0 * 9270.0 * 75.0 / (8780.0 + 244.0 * bmi)
-    bsa_cm2 = 1e4 * 0.007184 * 75.0 ** 0.425 * 170.0 ** 0.725
-    np.testing.assert_allclose(suv_conversion(slices(), "lbm").factors, factor_by_hand(3600.0, lbm_g), rtol=1e-12)
-    np.testing.assert_allclose(suv_conversion(slices(), "bsa").factors, factor_by_hand(3600.0, bsa_cm2), rtol=1e-12)
+    bsa_cm2 = 1e4 * 0.007184 * 75.0**0.425 * 170.0**0.725
+    np.testing.assert_allclose(
+        suv_conversion(slices(), "lbm").factors, factor_by_hand(3600.0, lbm_g), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        suv_conversion(slices(), "bsa").factors, factor_by_hand(3600.0, bsa_cm2), rtol=1e-12
+    )
     male = 1000.0 * 9270.0 * 75.0 / (6680.0 + 216.0 * bmi)
-    np.testing.assert_allclose(suv_conversion(slices(PatientSex="M"), "lbm").factors, factor_by_hand(3600.0, male))
+    np.testing.assert_allclose(
+        suv_conversion(slices(PatientSex="M"), "lbm").factors, factor_by_hand(3600.0, male)
+    )
 
 
 def test_post_processed_series_uses_earliest_acquisition():
@@ -100,7 +112,9 @@ def test_post_processed_ge_series_uses_private_scan_time():
 
 def test_injection_datetime_with_time_zone():
     """RadiopharmaceuticalStartDateTime in UTC against local times at UTC+01:00: 08:15Z is 09:15 local."""
-    radio = dict(RADIO, RadiopharmaceuticalStartDateTime="20240305081500+0000", RadiopharmaceuticalStartTime="")
+    radio = dict(
+        RADIO, RadiopharmaceuticalStartDateTime="20240305081500+0000", RadiopharmaceuticalStartTime=""
+    )
     conv = suv_conversion(slices(TimezoneOffsetFromUTC="+0100", radiopharmaceutical=radio))
     np.testing.assert_allclose(conv.factors, factor_by_hand(3600.0), rtol=1e-12)
 
@@ -108,20 +122,40 @@ def test_injection_datetime_with_time_zone():
 def test_injection_before_midnight():
     """Injected 23:30, scan 00:20 the next day, only times given: 50 min uptake, not minus 23 h."""
     radio = dict(RADIO, RadiopharmaceuticalStartTime="233000")
-    conv = suv_conversion(slices(SeriesDate="20240306", SeriesTime="002000", AcquisitionDate="20240306",
-                                 AcquisitionTime="002000", radiopharmaceutical=radio))
+    conv = suv_conversion(
+        slices(
+            SeriesDate="20240306",
+            SeriesTime="002000",
+            AcquisitionDate="20240306",
+            AcquisitionTime="002000",
+            radiopharmaceutical=radio,
+        )
+    )
     assert conv.uptake_time_min == pytest.approx(50.0)
 
 
-@pytest.mark.parametrize(("header", "field"), [
-    ({"PatientWeight": None}, "PatientWeight"),
-    ({"radiopharmaceutical": {k: v for k, v in RADIO.items() if k != "RadionuclideTotalDose"}}, "RadionuclideTotalDose"),
-    ({"radiopharmaceutical": {k: v for k, v in RADIO.items() if k != "RadiopharmaceuticalStartTime"}}, "injection time"),
-    ({"radiopharmaceutical": {k: v for k, v in RADIO.items() if k != "RadionuclideHalfLife"}}, "RadionuclideHalfLife"),
-    ({"Units": None}, "Units"),
-    ({"DecayCorrection": None}, "DecayCorrection"),
-    ({"radiopharmaceutical": None}, "RadiopharmaceuticalInformationSequence"),
-], ids=["weight", "dose", "injection-time", "half-life", "units", "decay-correction", "radiopharmaceutical"])
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ({"PatientWeight": None}, "PatientWeight"),
+        (
+            {"radiopharmaceutical": {k: v for k, v in RADIO.items() if k != "RadionuclideTotalDose"}},
+            "RadionuclideTotalDose",
+        ),
+        (
+            {"radiopharmaceutical": {k: v for k, v in RADIO.items() if k != "RadiopharmaceuticalStartTime"}},
+            "injection time",
+        ),
+        (
+            {"radiopharmaceutical": {k: v for k, v in RADIO.items() if k != "RadionuclideHalfLife"}},
+            "RadionuclideHalfLife",
+        ),
+        ({"Units": None}, "Units"),
+        ({"DecayCorrection": None}, "DecayCorrection"),
+        ({"radiopharmaceutical": None}, "RadiopharmaceuticalInformationSequence"),
+    ],
+    ids=["weight", "dose", "injection-time", "half-life", "units", "decay-correction", "radiopharmaceutical"],
+)
 def test_missing_field_is_named(header, field):
     """A missing header field stops the conversion with one line naming it."""
     datasets = slices(**header)
@@ -134,20 +168,41 @@ def test_missing_field_is_named(header, field):
     assert "missing" in str(e.value) and "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize(("header", "words"), [
-    ({"PatientWeight": "500"}, "PatientWeight 500 kg is implausible"),
-    ({"PatientWeight": "0"}, "PatientWeight"),
-    ({"radiopharmaceutical": dict(RADIO, RadionuclideTotalDose="370")}, "MBq"),
-    ({"radiopharmaceutical": dict(RADIO, RadionuclideTotalDose="0")}, "must be positive"),
-    ({"radiopharmaceutical": dict(RADIO, RadiopharmaceuticalStartTime="103000")}, "uptake time"),
-    ({"radiopharmaceutical": dict(RADIO, RadiopharmaceuticalStartDateTime="20240303091500")}, "uptake time"),
-    ({"radiopharmaceutical": dict(RADIO, RadionuclideHalfLife="1.83")}, "RadionuclideHalfLife 1.83 s is implausible"),
-    ({"DecayCorrection": "LATER"}, "DecayCorrection LATER"),
-    ({"Units": "PROPCNTS"}, "Units PROPCNTS"),
-    ({"CorrectedImage": ["DECY"]}, "not attenuation corrected"),
-    ({"Units": "CNTS"}, "Philips"),
-], ids=["heavy", "zero-weight", "dose-in-mbq", "zero-dose", "injected-after-scan", "two-days", "half-life-in-hours",
-        "decay-mode", "units", "no-attenuation-correction", "counts-without-factor"])
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ({"PatientWeight": "500"}, "PatientWeight 500 kg is implausible"),
+        ({"PatientWeight": "0"}, "PatientWeight"),
+        ({"radiopharmaceutical": dict(RADIO, RadionuclideTotalDose="370")}, "MBq"),
+        ({"radiopharmaceutical": dict(RADIO, RadionuclideTotalDose="0")}, "must be positive"),
+        ({"radiopharmaceutical": dict(RADIO, RadiopharmaceuticalStartTime="103000")}, "uptake time"),
+        (
+            {"radiopharmaceutical": dict(RADIO, RadiopharmaceuticalStartDateTime="20240303091500")},
+            "uptake time",
+        ),
+        (
+            {"radiopharmaceutical": dict(RADIO, RadionuclideHalfLife="1.83")},
+            "RadionuclideHalfLife 1.83 s is implausible",
+        ),
+        ({"DecayCorrection": "LATER"}, "DecayCorrection LATER"),
+        ({"Units": "PROPCNTS"}, "Units PROPCNTS"),
+        ({"CorrectedImage": ["DECY"]}, "not attenuation corrected"),
+        ({"Units": "CNTS"}, "Philips"),
+    ],
+    ids=[
+        "heavy",
+        "zero-weight",
+        "dose-in-mbq",
+        "zero-dose",
+        "injected-after-scan",
+        "two-days",
+        "half-life-in-hours",
+        "decay-mode",
+        "units",
+        "no-attenuation-correction",
+        "counts-without-factor",
+    ],
+)
 def test_implausible_header_is_refused(header, words):
     with pytest.raises(FapisegError, match=words):
         suv_conversion(slices(**header))

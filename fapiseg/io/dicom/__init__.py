@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"import_study": "importer", "ImportResult": "importer", "export_seg": "seg",
-            "lesion_segmentation": "seg", "write_lesion_seg": "seg", "seg_mask": "seg"}
+_EXPORTS = {
+    "import_study": "importer",
+    "ImportResult": "importer",
+    "export_seg": "seg",
+    "lesion_segmentation": "seg",
+    "write_lesion_seg": "seg",
+    "seg_mask": "seg",
+}
 __all__ = sorted(_EXPORTS)
 
 

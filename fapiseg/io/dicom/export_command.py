@@ -9,10 +9,19 @@ HELP = "write a mask NIfTI (on the grid imported from a PET series) as a DICOM S
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mask", required=True, metavar="PRED.nii.gz", help="0/1 mask on the imported PET grid")
-    parser.add_argument("--pet", required=True, metavar="PET_SERIES_DIR", help="the PET DICOM series the mask was predicted on")
+    parser.add_argument(
+        "--mask", required=True, metavar="PRED.nii.gz", help="0/1 mask on the imported PET grid"
+    )
+    parser.add_argument(
+        "--pet",
+        required=True,
+        metavar="PET_SERIES_DIR",
+        help="the PET DICOM series the mask was predicted on",
+    )
     parser.add_argument("--out", required=True, metavar="FILE.dcm", help="DICOM SEG file to write")
-    parser.add_argument("--series-uid", metavar="UID", help="PET SeriesInstanceUID when the folder holds several series")
+    parser.add_argument(
+        "--series-uid", metavar="UID", help="PET SeriesInstanceUID when the folder holds several series"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

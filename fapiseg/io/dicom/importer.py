@@ -17,7 +17,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from fapiseg import __version__
-from fapiseg.data.validation import ct_on_pet_grid
+from fapiseg.data.validation import MAX_PLAUSIBLE_SUV, check_pet, ct_on_pet_grid
 from fapiseg.errors import FapisegError
 from fapiseg.io.dicom.rtstruct import read_rtstruct, rtstruct_mask
 from fapiseg.io.dicom.seg import seg_mask
@@ -38,18 +38,30 @@ class ImportResult:
     sidecar: dict = field(default_factory=dict)
 
 
-def import_study(pet_dir: str | os.PathLike, out_dir: str | os.PathLike, ct_dir: str | os.PathLike | None = None,
-                 rtstruct: str | os.PathLike | None = None, seg: str | os.PathLike | None = None,
-                 rois: list[str] | None = None, suv_type: str = "bw", pet_series_uid: str | None = None,
-                 ct_series_uid: str | None = None) -> ImportResult:
+def import_study(
+    pet_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    ct_dir: str | os.PathLike | None = None,
+    rtstruct: str | os.PathLike | None = None,
+    seg: str | os.PathLike | None = None,
+    rois: list[str] | None = None,
+    suv_type: str = "bw",
+    pet_series_uid: str | None = None,
+    ct_series_uid: str | None = None,
+) -> ImportResult:
     """Convert DICOM PET (+ CT, + RTSTRUCT or SEG) into the study folder ``out_dir``; see the module doc."""
     if rtstruct is not None and seg is not None:
         raise FapisegError("give either --rtstruct or --seg, not both")
     pet = read_series(pet_dir, ("PT",), pet_series_uid)
     conversion = suv_conversion(pet.datasets, suv_type)
     suv = (pet.rescaled() * conversion.factors[None, None, :]).astype(np.float32)
-    if not np.all(np.isfinite(suv)):
-        raise FapisegError("the SUV image holds NaN or infinite values; check RescaleSlope and the SUV factors")
+    top = float(np.nanmax(suv))
+    if top > MAX_PLAUSIBLE_SUV:
+        raise FapisegError(
+            f"the converted PET reaches SUV {top:.4g}, implausible: check RadionuclideTotalDose (Bq), "
+            "PatientWeight (kg) and Units"
+        )
+    check_pet("import-dicom", Volume(suv, pet.affine))  # finite, and positive somewhere
     out = Path(out_dir)
     result = ImportResult(out)
     sidecar = _sidecar(pet, conversion)
@@ -59,10 +71,19 @@ def import_study(pet_dir: str | os.PathLike, out_dir: str | os.PathLike, ct_dir:
         ct = read_series(ct_dir, ("CT",), ct_series_uid)
         hu = Volume(ct.rescaled().astype(np.float32), ct.affine)
         resampled = ct_on_pet_grid("import-dicom", hu, Volume(suv, pet.affine))
-        if frame_of_reference and str(ct.first.get("FrameOfReferenceUID", "") or "") not in ("", frame_of_reference):
-            sidecar["notes"].append("CT and PET have different FrameOfReferenceUIDs; CT placed by its own coordinates")
-        sidecar["ct"] = {"manufacturer": _text(ct.first, "Manufacturer"), "model": _text(ct.first, "ManufacturerModelName"),
-                         "shape": list(ct.shape), "spacing_mm": _rounded(spacing_mm(ct.affine))}
+        if frame_of_reference and str(ct.first.get("FrameOfReferenceUID", "") or "") not in (
+            "",
+            frame_of_reference,
+        ):
+            sidecar["notes"].append(
+                "CT and PET have different FrameOfReferenceUIDs; CT placed by its own coordinates"
+            )
+        sidecar["ct"] = {
+            "manufacturer": _text(ct.first, "Manufacturer"),
+            "model": _text(ct.first, "ManufacturerModelName"),
+            "shape": list(ct.shape),
+            "spacing_mm": _rounded(spacing_mm(ct.affine)),
+        }
         result.written.append(save_volume(out / "CTres.nii.gz", resampled.array, pet.affine))
     if rtstruct is not None or seg is not None:
         if rtstruct is not None:
@@ -71,8 +92,12 @@ def import_study(pet_dir: str | os.PathLike, out_dir: str | os.PathLike, ct_dir:
         else:
             mask = seg_mask(seg, pet.shape, pet.affine, frame_of_reference, rois)
             source = "SEG"
-        sidecar["mask"] = {"source": source, "rois": rois or "all", "voxels": int(mask.sum()),
-                           "volume_ml": round(float(mask.sum()) * voxel_volume_ml(pet.affine), 3)}
+        sidecar["mask"] = {
+            "source": source,
+            "rois": rois or "all",
+            "voxels": int(mask.sum()),
+            "volume_ml": round(float(mask.sum()) * voxel_volume_ml(pet.affine), 3),
+        }
         result.written.append(save_volume(out / "SEG.nii.gz", mask, pet.affine))
     with atomic_path(out / SIDECAR) as tmp:
         tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
@@ -94,7 +119,8 @@ def _sidecar(pet: ImageSeries, conv: SuvConversion) -> dict:
         "units": conv.units,
         "decay_correction": conv.decay_correction,
         "scan_time_source": conv.scan_time_source,
-        "radiopharmaceutical": _text(info, "Radiopharmaceutical") or _code_meaning(info, "RadiopharmaceuticalCodeSequence"),
+        "radiopharmaceutical": _text(info, "Radiopharmaceutical")
+        or _code_meaning(info, "RadiopharmaceuticalCodeSequence"),
         "radionuclide": _code_meaning(info, "RadionuclideCodeSequence"),
         "injected_dose_mbq": _round(conv.dose_mbq),
         "uptake_time_min": _round(conv.uptake_time_min),
@@ -104,8 +130,11 @@ def _sidecar(pet: ImageSeries, conv: SuvConversion) -> dict:
         "suv_factor_range": [float(conv.factors.min()), float(conv.factors.max())],
         "manufacturer": _text(first, "Manufacturer"),
         "model": _text(first, "ManufacturerModelName"),
-        "pet": {"shape": list(pet.shape), "spacing_mm": _rounded(spacing_mm(pet.affine)),
-                "axes": "i=column, j=row, k=slice along the normal; affine RAS+"},
+        "pet": {
+            "shape": list(pet.shape),
+            "spacing_mm": _rounded(spacing_mm(pet.affine)),
+            "axes": "i=column, j=row, k=slice along the normal; affine RAS+",
+        },
         "notes": list(conv.notes),
     }
 

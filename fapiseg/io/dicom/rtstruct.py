@@ -43,12 +43,19 @@ def roi_names(rtstruct: Dataset) -> list[str]:
     return [str(item.ROIName) for item in rtstruct.get("StructureSetROISequence", [])]
 
 
-def rtstruct_mask(rtstruct: Dataset, shape: tuple[int, int, int], affine: np.ndarray,
-                  frame_of_reference_uid: str | None = None, rois: list[str] | None = None) -> np.ndarray:
+def rtstruct_mask(
+    rtstruct: Dataset,
+    shape: tuple[int, int, int],
+    affine: np.ndarray,
+    frame_of_reference_uid: str | None = None,
+    rois: list[str] | None = None,
+) -> np.ndarray:
     """Union of the chosen ROIs (all when ``rois`` is None) as a uint8 mask of ``shape`` on ``affine`` (RAS)."""
     names = {int(item.ROINumber): str(item.ROIName) for item in rtstruct.get("StructureSetROISequence", [])}
-    frames = {int(item.ROINumber): str(item.get("ReferencedFrameOfReferenceUID", "") or "")
-              for item in rtstruct.get("StructureSetROISequence", [])}
+    frames = {
+        int(item.ROINumber): str(item.get("ReferencedFrameOfReferenceUID", "") or "")
+        for item in rtstruct.get("StructureSetROISequence", [])
+    }
     chosen = set(names) if rois is None else {_roi_number(names, wanted) for wanted in rois}
     mask = np.zeros(shape, dtype=bool)
     drawn = 0
@@ -58,10 +65,15 @@ def rtstruct_mask(rtstruct: Dataset, shape: tuple[int, int, int], affine: np.nda
             continue
         name = names.get(number, str(number))
         if frame_of_reference_uid and frames.get(number) and frames[number] != frame_of_reference_uid:
-            raise FapisegError(f"ROI '{name}' is drawn in another frame of reference than the PET "
-                               "(another scan, or a registration is needed first)")
-        contours = [_ras_points(c) for c in roi_contours.get("ContourSequence", [])
-                    if str(c.get("ContourGeometricType", "CLOSED_PLANAR")) == "CLOSED_PLANAR"]
+            raise FapisegError(
+                f"ROI '{name}' is drawn in another frame of reference than the PET "
+                "(another scan, or a registration is needed first)"
+            )
+        contours = [
+            _ras_points(c)
+            for c in roi_contours.get("ContourSequence", [])
+            if str(c.get("ContourGeometricType", "CLOSED_PLANAR")) == "CLOSED_PLANAR"
+        ]
         contours = [c for c in contours if len(c) >= 3]
         if not contours:
             if rois is not None:
@@ -73,19 +85,25 @@ def rtstruct_mask(rtstruct: Dataset, shape: tuple[int, int, int], affine: np.nda
         mask |= roi_mask
         drawn += 1
     if drawn == 0:
-        raise FapisegError("the RTSTRUCT holds no closed planar contour" + (f" for {', '.join(rois)}" if rois else ""))
+        raise FapisegError(
+            "the RTSTRUCT holds no closed planar contour" + (f" for {', '.join(rois)}" if rois else "")
+        )
     return mask.astype(np.uint8)
 
 
-def rasterise_contours(contours_ras: list[np.ndarray], shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
+def rasterise_contours(
+    contours_ras: list[np.ndarray], shape: tuple[int, int, int], affine: np.ndarray
+) -> np.ndarray:
     """Fill closed planar contours of one structure, (N, 3) world RAS mm each, into a bool mask of ``shape``."""
     planes: dict[float, list[np.ndarray]] = defaultdict(list)
     for points in contours_ras:
         ijk = world_to_voxel(affine, points)
         spread = float(np.ptp(ijk[:, 2]))
         if spread > MAX_PLANE_SPREAD_SLICES:
-            raise FapisegError(f"a contour spans {spread:.2f} slices: it does not lie in a slice plane of the PET "
-                               "grid (drawn on an image with another orientation?)")
+            raise FapisegError(
+                f"a contour spans {spread:.2f} slices: it does not lie in a slice plane of the PET "
+                "grid (drawn on an image with another orientation?)"
+            )
         planes[round(float(ijk[:, 2].mean()), 3)].append(ijk[:, :2])
     nearest: dict[int, float] = {}
     for plane in planes:
@@ -108,7 +126,7 @@ def fill_polygon(polygon_ij: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         return out
     ii, jj = np.meshgrid(np.arange(low[0], high[0] + 1), np.arange(low[1], high[1] + 1), indexing="ij")
     inside = PolygonPath(polygon_ij).contains_points(np.column_stack([ii.ravel(), jj.ravel()]))
-    out[low[0]:high[0] + 1, low[1]:high[1] + 1] = inside.reshape(ii.shape)
+    out[low[0] : high[0] + 1, low[1] : high[1] + 1] = inside.reshape(ii.shape)
     return out
 
 
@@ -124,4 +142,6 @@ def _roi_number(names: dict[int, str], wanted: str) -> int:
     for number, name in names.items():
         if name.strip().lower() == wanted.strip().lower():
             return number
-    raise FapisegError(f"no ROI named '{wanted}' in the RTSTRUCT; it has: {', '.join(names.values()) or 'none'}")
+    raise FapisegError(
+        f"no ROI named '{wanted}' in the RTSTRUCT; it has: {', '.join(names.values()) or 'none'}"
+    )

@@ -81,11 +81,20 @@ def scan_folder(folder: str | os.PathLike) -> list[SeriesSummary]:
         ds = _read_header(path)
         if ds is not None and "SeriesInstanceUID" in ds:
             groups[str(ds.SeriesInstanceUID)].append((ds, path))
-    return [SeriesSummary(uid, str(items[0][0].get("Modality", "?")), str(items[0][0].get("SeriesDescription", "")),
-                          [p for _, p in items]) for uid, items in groups.items()]
+    return [
+        SeriesSummary(
+            uid,
+            str(items[0][0].get("Modality", "?")),
+            str(items[0][0].get("SeriesDescription", "")),
+            [p for _, p in items],
+        )
+        for uid, items in groups.items()
+    ]
 
 
-def choose_series(folder: str | os.PathLike, modalities: tuple[str, ...], series_uid: str | None = None) -> SeriesSummary:
+def choose_series(
+    folder: str | os.PathLike, modalities: tuple[str, ...], series_uid: str | None = None
+) -> SeriesSummary:
     """The one series of the given modalities in ``folder``, or the one named by ``series_uid``."""
     found = scan_folder(folder)
     if series_uid is not None:
@@ -99,10 +108,14 @@ def choose_series(folder: str | os.PathLike, modalities: tuple[str, ...], series
     kind = "/".join(modalities)
     if not wanted:
         raise FapisegError(f"no {kind} series in {folder}; found: {_listing(found)}")
-    raise FapisegError(f"{len(wanted)} {kind} series in {folder}; choose one with --series-uid: {_listing(wanted)}")
+    raise FapisegError(
+        f"{len(wanted)} {kind} series in {folder}; choose one with --series-uid: {_listing(wanted)}"
+    )
 
 
-def read_series(folder: str | os.PathLike, modalities: tuple[str, ...], series_uid: str | None = None) -> ImageSeries:
+def read_series(
+    folder: str | os.PathLike, modalities: tuple[str, ...], series_uid: str | None = None
+) -> ImageSeries:
     """Read and geometrically sort the chosen image series of ``folder`` (see :func:`choose_series`)."""
     summary = choose_series(folder, modalities, series_uid)
     datasets = [pydicom.dcmread(p) for p in summary.files]
@@ -113,7 +126,9 @@ def sort_slices(datasets: list[Dataset]) -> tuple[list[Dataset], np.ndarray]:
     """Slices ordered along the normal, and the RAS affine of the stack; refuses gaps, duplicates, mixed grids."""
     for ds in datasets:
         if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            raise FapisegError("multi-frame (enhanced) DICOM images are not supported; export single-frame slices")
+            raise FapisegError(
+                "multi-frame (enhanced) DICOM images are not supported; export single-frame slices"
+            )
         for key in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Rows", "Columns"):
             if ds.get(key) is None:
                 raise FapisegError(f"slice without {key}: cannot place the series in space")
@@ -123,7 +138,9 @@ def sort_slices(datasets: list[Dataset]) -> tuple[list[Dataset], np.ndarray]:
     for ds in datasets[1:]:
         if not np.allclose(np.array(ds.ImageOrientationPatient, float), orientation, atol=1e-4):
             raise FapisegError("slices of the series have different ImageOrientationPatient")
-        if (int(ds.Rows), int(ds.Columns)) != size or not np.allclose(np.array(ds.PixelSpacing, float), spacing, atol=1e-4):
+        if (int(ds.Rows), int(ds.Columns)) != size or not np.allclose(
+            np.array(ds.PixelSpacing, float), spacing, atol=1e-4
+        ):
             raise FapisegError("slices of the series have different sizes or PixelSpacing")
     row_cosine, column_cosine = orientation[:3], orientation[3:]
     normal = np.cross(row_cosine, column_cosine)
@@ -149,16 +166,20 @@ def _slice_step(positions: np.ndarray, normal: np.ndarray) -> np.ndarray:
     duplicate = np.flatnonzero(gaps < 1e-3)
     if duplicate.size:
         k = int(duplicate[0])
-        raise FapisegError(f"duplicate slice position {along[k]:.3f} mm along the normal (slices {k} and {k + 1} "
-                           "in geometric order); the folder may hold two series or repeated files")
+        raise FapisegError(
+            f"duplicate slice position {along[k]:.3f} mm along the normal (slices {k} and {k + 1} "
+            "in geometric order); the folder may hold two series or repeated files"
+        )
     step = (positions[-1] - positions[0]) / (len(positions) - 1)
     expected = positions[0] + np.arange(len(positions))[:, None] * step
     spacing = float(np.linalg.norm(step))
     off = np.linalg.norm(positions - expected, axis=1)
     if off.max() > SPACING_TOLERANCE * spacing:
         k = int(np.argmax(np.abs(gaps - np.median(gaps)))) if gaps.size else 0
-        raise FapisegError(f"slice spacing is not uniform: {gaps[k]:.3f} mm between slices {k} and {k + 1} "
-                           f"(median {np.median(gaps):.3f} mm); a slice is missing or the series mixes stacks")
+        raise FapisegError(
+            f"slice spacing is not uniform: {gaps[k]:.3f} mm between slices {k} and {k + 1} "
+            f"(median {np.median(gaps):.3f} mm); a slice is missing or the series mixes stacks"
+        )
     return step
 
 

@@ -88,8 +88,10 @@ def suv_conversion(datasets: list[Dataset], suv_type: str = "bw") -> SuvConversi
             return conv
         activity_scale = [_private(ds, 0x7053, PHILIPS_PRIVATE, 0x09) for ds in datasets]
         if not all(v is not None for v in activity_scale):
-            raise FapisegError("Units CNTS without the Philips private SUV scale factor (7053,xx00) or activity "
-                               "concentration scale factor (7053,xx09): counts cannot be converted to SUV")
+            raise FapisegError(
+                "Units CNTS without the Philips private SUV scale factor (7053,xx00) or activity "
+                "concentration scale factor (7053,xx09): counts cannot be converted to SUV"
+            )
         to_bqml = np.array(activity_scale, dtype=np.float64)
         _check_positive(to_bqml, "Philips activity concentration scale factor (7053,xx09)")
         conv.notes.append("CNTS converted to Bq/mL with the Philips activity concentration scale factor")
@@ -107,15 +109,20 @@ def _decayed_dose_bq(datasets: list[Dataset], conv: SuvConversion) -> np.ndarray
     info = _radiopharmaceutical(first)
     mode = str(first.get("DecayCorrection", "") or "").upper()
     if mode not in ("START", "ADMIN", "NONE"):
-        raise FapisegError("DecayCorrection (0054,1102) is missing" if not mode else
-                           f"DecayCorrection {mode} is not one of START, ADMIN, NONE")
+        raise FapisegError(
+            "DecayCorrection (0054,1102) is missing"
+            if not mode
+            else f"DecayCorrection {mode} is not one of START, ADMIN, NONE"
+        )
     conv.decay_correction = mode
     dose = _number(info, "RadionuclideTotalDose", "(0018,1074) in RadiopharmaceuticalInformationSequence")
     if dose <= 0:
         raise FapisegError(f"RadionuclideTotalDose is {dose:g} Bq; the injected activity must be positive")
     if not DOSE_RANGE_BQ[0] <= dose <= DOSE_RANGE_BQ[1]:
-        raise FapisegError(f"RadionuclideTotalDose {dose:g} Bq is implausible (expected {DOSE_RANGE_BQ[0]:g}-"
-                           f"{DOSE_RANGE_BQ[1]:g} Bq); is it in MBq or kBq instead of Bq?")
+        raise FapisegError(
+            f"RadionuclideTotalDose {dose:g} Bq is implausible (expected {DOSE_RANGE_BQ[0]:g}-"
+            f"{DOSE_RANGE_BQ[1]:g} Bq); is it in MBq or kBq instead of Bq?"
+        )
     conv.dose_mbq = dose / 1e6
     if mode == "ADMIN" and not _has_scan_time(datasets):
         return np.full(len(datasets), dose)  # the scan time only serves the uptake report here
@@ -124,28 +131,43 @@ def _decayed_dose_bq(datasets: list[Dataset], conv: SuvConversion) -> np.ndarray
     if injection is not None:
         uptake_s = (scan - injection).total_seconds()
         if uptake_s < 0 or uptake_s > MAX_UPTAKE_S:
-            raise FapisegError(f"uptake time (scan start minus RadiopharmaceuticalStartTime) is {uptake_s / 60:.1f} min; "
-                               "expected 0-24 h: check injection and series times")
+            raise FapisegError(
+                f"uptake time (scan start minus RadiopharmaceuticalStartTime) is {uptake_s / 60:.1f} min; "
+                "expected 0-24 h: check injection and series times (de-identification may shift dates differently)"
+            )
         conv.uptake_time_min = uptake_s / 60.0
     if mode == "ADMIN":
         return np.full(len(datasets), dose)
     if injection is None:
-        raise FapisegError("injection time is missing (RadiopharmaceuticalStartDateTime (0018,1078) or "
-                           "RadiopharmaceuticalStartTime (0018,1072))")
-    half_life = _number_in_range(info, "RadionuclideHalfLife", "(0018,1075) in RadiopharmaceuticalInformationSequence",
-                                 HALF_LIFE_RANGE_S, "s")
+        raise FapisegError(
+            "injection time is missing (RadiopharmaceuticalStartDateTime (0018,1078) or "
+            "RadiopharmaceuticalStartTime (0018,1072))"
+        )
+    half_life = _number_in_range(
+        info,
+        "RadionuclideHalfLife",
+        "(0018,1075) in RadiopharmaceuticalInformationSequence",
+        HALF_LIFE_RANGE_S,
+        "s",
+    )
     conv.half_life_s = half_life
     if mode == "START":
         return np.full(len(datasets), dose * 2.0 ** (-(scan - injection).total_seconds() / half_life))
     decay_constant = math.log(2.0) / half_life
     doses = np.empty(len(datasets))
     for k, ds in enumerate(datasets):
-        start = _datetime(ds, "AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime", fallback_date=scan.date())
+        start = _datetime(
+            ds, "AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime", fallback_date=scan.date()
+        )
         if start is None:
-            raise FapisegError("AcquisitionTime (0008,0032) is missing on a slice; DecayCorrection NONE needs each frame's start")
+            raise FapisegError(
+                "AcquisitionTime (0008,0032) is missing on a slice; DecayCorrection NONE needs each frame's start"
+            )
         elapsed = _seconds_between(start, injection)
         if elapsed < 0 or elapsed > MAX_UPTAKE_S:
-            raise FapisegError(f"slice acquisition starts {elapsed / 60:.1f} min after injection; expected 0-24 h")
+            raise FapisegError(
+                f"slice acquisition starts {elapsed / 60:.1f} min after injection; expected 0-24 h"
+            )
         doses[k] = dose * math.exp(-decay_constant * elapsed) * _frame_average(ds, decay_constant)
     return doses
 
@@ -154,22 +176,41 @@ def scan_datetime(datasets: list[Dataset]) -> tuple[dt.datetime, str]:
     """QIBA scan start: SeriesDate/Time unless after the earliest acquisition; returns it and its source."""
     first = datasets[0]
     series = _datetime(first, "SeriesDate", "SeriesTime")
-    acquisitions = [a for a in (_datetime(ds, "AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime",
-                                          fallback_date=series.date() if series else None) for ds in datasets) if a]
+    acquisitions = [
+        a
+        for a in (
+            _datetime(
+                ds,
+                "AcquisitionDate",
+                "AcquisitionTime",
+                "AcquisitionDateTime",
+                fallback_date=series.date() if series else None,
+            )
+            for ds in datasets
+        )
+        if a
+    ]
     earliest = min(acquisitions, key=_naive) if acquisitions else None
     if series is not None and (earliest is None or _seconds_between(series, earliest) <= 0):
         return series, "SeriesDate/SeriesTime"
     ge_scan = _private(first, 0x0009, GE_PRIVATE, 0x0D)
     if ge_scan:
-        return _parse_dt(str(ge_scan), "GE private scan datetime (0009,xx0D)"), "GE private scan datetime (0009,xx0D)"
+        return _parse_dt(
+            str(ge_scan), "GE private scan datetime (0009,xx0D)"
+        ), "GE private scan datetime (0009,xx0D)"
     if earliest is not None:
         return earliest, "earliest AcquisitionDate/AcquisitionTime"
-    raise FapisegError("SeriesTime (0008,0031) and AcquisitionTime (0008,0032) are missing: scan start unknown")
+    raise FapisegError(
+        "SeriesTime (0008,0031) and AcquisitionTime (0008,0032) are missing: scan start unknown"
+    )
 
 
 def _has_scan_time(datasets: list[Dataset]) -> bool:
-    return any(str(ds.get(key, "") or "").strip() for ds in datasets
-               for key in ("SeriesTime", "AcquisitionTime", "AcquisitionDateTime"))
+    return any(
+        str(ds.get(key, "") or "").strip()
+        for ds in datasets
+        for key in ("SeriesTime", "AcquisitionTime", "AcquisitionDateTime")
+    )
 
 
 def _injection_datetime(first: Dataset, info: Dataset, scan: dt.datetime) -> dt.datetime | None:
@@ -199,7 +240,9 @@ def _body_size(first: Dataset, suv_type: str, conv: SuvConversion) -> float:
     conv.weight_kg = weight
     if suv_type == "bw":
         return weight * 1000.0
-    height = _number_in_range(first, "PatientSize", f"(0010,1020), needed for SUV{suv_type}", HEIGHT_RANGE_M, "m")
+    height = _number_in_range(
+        first, "PatientSize", f"(0010,1020), needed for SUV{suv_type}", HEIGHT_RANGE_M, "m"
+    )
     if suv_type == "bsa":
         return dubois_bsa_m2(weight, height) * 1e4
     sex = str(first.get("PatientSex", "") or "").upper()
@@ -216,7 +259,7 @@ def _size_per_weight(first: Dataset, suv_type: str, conv: SuvConversion) -> floa
 
 def janmahasatian_lbm_kg(weight_kg: float, height_m: float, sex: str) -> float:
     """Lean body mass (kg), Janmahasatian et al. 2005, as in the QIBA FDG-PET profile (Appendix H)."""
-    bmi = weight_kg / height_m ** 2
+    bmi = weight_kg / height_m**2
     if sex == "M":
         return 9270.0 * weight_kg / (6680.0 + 216.0 * bmi)
     return 9270.0 * weight_kg / (8780.0 + 244.0 * bmi)
@@ -224,7 +267,7 @@ def janmahasatian_lbm_kg(weight_kg: float, height_m: float, sex: str) -> float:
 
 def dubois_bsa_m2(weight_kg: float, height_m: float) -> float:
     """Body surface area (m^2), Du Bois & Du Bois 1916: 0.007184 W^0.425 H_cm^0.725."""
-    return 0.007184 * weight_kg ** 0.425 * (height_m * 100.0) ** 0.725
+    return 0.007184 * weight_kg**0.425 * (height_m * 100.0) ** 0.725
 
 
 def _frame_average(ds: Dataset, decay_constant: float) -> float:
@@ -239,13 +282,17 @@ def _frame_average(ds: Dataset, decay_constant: float) -> float:
 def _check_corrections(first: Dataset) -> None:
     corrected = [str(c).upper() for c in (first.get("CorrectedImage") or [])]
     if corrected and "ATTN" not in corrected:
-        raise FapisegError("CorrectedImage (0028,0051) lacks ATTN: the PET is not attenuation corrected, SUV is meaningless")
+        raise FapisegError(
+            "CorrectedImage (0028,0051) lacks ATTN: the PET is not attenuation corrected, SUV is meaningless"
+        )
 
 
 def _radiopharmaceutical(first: Dataset) -> Dataset:
     seq = first.get("RadiopharmaceuticalInformationSequence")
     if not seq:
-        raise FapisegError("RadiopharmaceuticalInformationSequence (0054,0016) is missing: no dose, half-life or injection time")
+        raise FapisegError(
+            "RadiopharmaceuticalInformationSequence (0054,0016) is missing: no dose, half-life or injection time"
+        )
     return seq[0]
 
 
@@ -262,7 +309,9 @@ def _number(ds: Dataset, keyword: str, where: str) -> float:
 def _number_in_range(ds: Dataset, keyword: str, where: str, bounds: tuple[float, float], unit: str) -> float:
     value = _number(ds, keyword, where)
     if not bounds[0] <= value <= bounds[1]:
-        raise FapisegError(f"{keyword} {value:g} {unit} is implausible (expected {bounds[0]:g}-{bounds[1]:g} {unit})")
+        raise FapisegError(
+            f"{keyword} {value:g} {unit} is implausible (expected {bounds[0]:g}-{bounds[1]:g} {unit})"
+        )
     return value
 
 
@@ -286,8 +335,13 @@ def _private(ds: Dataset, group: int, creator: str, offset: int):
     return None
 
 
-def _datetime(ds: Dataset, date_key: str, time_key: str, datetime_key: str | None = None,
-              fallback_date: dt.date | None = None) -> dt.datetime | None:
+def _datetime(
+    ds: Dataset,
+    date_key: str,
+    time_key: str,
+    datetime_key: str | None = None,
+    fallback_date: dt.date | None = None,
+) -> dt.datetime | None:
     """A DA+TM pair (or a DT) as a datetime, aware when TimezoneOffsetFromUTC is given."""
     if datetime_key and str(ds.get(datetime_key, "") or "").strip():
         return _parse_dt(str(ds.get(datetime_key)), datetime_key)
@@ -317,8 +371,16 @@ def _parse_dt(text: str, name: str) -> dt.datetime:
         value = DT(text.strip())
     except ValueError:
         raise FapisegError(f"{name} {text.strip()!r} is not a DICOM date-time") from None
-    return dt.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
-                       value.microsecond, tzinfo=value.tzinfo)
+    return dt.datetime(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        tzinfo=value.tzinfo,
+    )
 
 
 def _parse_tm(text: str, name: str) -> dt.time:
@@ -341,7 +403,11 @@ def _align_zone(value: dt.datetime, reference: dt.datetime) -> dt.datetime:
 
 
 def _naive(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return (
+        value.replace(tzinfo=None)
+        if value.tzinfo is None
+        else value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    )
 
 
 def _seconds_between(later: dt.datetime, earlier: dt.datetime) -> float:
