@@ -1,6 +1,8 @@
 """NIfTI I/O keeps the affine, reports unreadable files in one line, and never leaves partial files."""
 
 import gzip
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -60,3 +62,13 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
             raise RuntimeError("crash while writing")
     assert target.read_text() == "first"
     assert sorted(p.name for p in target.parent.iterdir()) == ["table.csv"]
+
+
+def test_atomic_write_gives_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "out.csv") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.csv").stat().st_mode) == 0o644
