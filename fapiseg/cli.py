@@ -19,6 +19,8 @@ from fapiseg.errors import FapisegError
 COMMAND_MODULES: tuple[str, ...] = (
     "fapiseg.io.dicom.command",
     "fapiseg.io.dicom.export_command",
+    "fapiseg.metrics.lesions_command",
+    "fapiseg.metrics.evaluate_command",
 )
 
 

@@ -1,5 +1,28 @@
-"""Lesion quantification (the lesion table) and evaluation metrics (autoPET, detection, diagnostic accuracy)."""
+"""Lesion quantification (the lesion table) and evaluation metrics (autoPET, detection, diagnostic accuracy).
 
-from fapiseg.metrics.table import LESION_COLUMNS, lesion_table
+The public names load their module on first use, so that ``fapiseg --help`` (which imports the command
+modules of this package) does not pay for pandas and scipy.
+"""
 
-__all__ = ["LESION_COLUMNS", "lesion_table"]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "LESION_COLUMNS": "table", "lesion_table": "table", "measure_lesions": "table",
+    "Components": "components", "label_components": "components",
+    "BackgroundReference": "background", "find_background": "background",
+    "SegmentationScores": "segmentation", "dice_fpv_fnv": "segmentation",
+    "DetectionCounts": "detection", "match_lesions": "detection",
+    "DiagnosticAccuracy": "diagnostic", "Proportion": "diagnostic", "diagnostic_accuracy": "diagnostic",
+    "wilson_interval": "diagnostic",
+    "froc_curve": "froc",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

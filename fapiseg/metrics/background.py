@@ -90,8 +90,8 @@ def find_background(suv: np.ndarray, ct: np.ndarray | None, affine: np.ndarray,
     ornt = nib.orientations.io_orientation(affine)
     back = nib.orientations.ornt_transform(np.array([[0, 1], [1, 1], [2, 1]]), ornt)
     lesions = np.zeros(ct.shape, bool) if exclude is None else np.asarray(exclude) > 0
-    ras = _RasImages(nib.orientations.apply_orientation(ct, ornt), spacing_mm(affine)[ornt[:, 0].argsort()],
-                     nib.orientations.apply_orientation(lesions, ornt))
+    ras = _RasImages(np.ascontiguousarray(nib.orientations.apply_orientation(ct, ornt)),
+                     spacing_mm(affine)[ornt[:, 0].argsort()], nib.orientations.apply_orientation(lesions, ornt))
     for kind, finder in (("aorta", _aorta_voi), ("liver", _liver_voi)):
         voi = finder(ras)
         if voi is None:
@@ -123,10 +123,10 @@ class _RasImages:
         labels, n = cc3d.connected_components(air, connectivity=6, return_N=True)
         if n == 0:
             return None
-        outside = np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel()]))
-        sizes = np.bincount(labels.ravel(), minlength=n + 1) * np.prod(self.spacing) / 1000.0
-        sizes[outside] = 0
-        sizes[0] = 0  # not air
+        inner_air = air
+        for outside in np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel()])):
+            inner_air = inner_air & (labels != outside)
+        sizes = np.bincount(labels[inner_air], minlength=n + 1) * np.prod(self.spacing) / 1000.0
         keep = np.flatnonzero((sizes >= MIN_LUNG_ML) & (sizes >= 0.2 * sizes.max()))
         return np.isin(labels, keep) if keep.size else None
 

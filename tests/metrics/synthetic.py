@@ -40,15 +40,19 @@ def flip_and_permute(array: np.ndarray, affine: np.ndarray, flips=(0,), order=(0
     return np.ascontiguousarray(out), b
 
 
-def thorax_phantom(aorta: bool = True, noise_hu: float = 10.0, seed: int = 0):
-    """A coarse thorax and upper abdomen (4 x 4 x 4 mm, RAS): lungs, spine, heart, descending aorta, liver.
+THORAX_SHAPE = (90, 70, 72)
+THORAX_AFFINE = np.array([[4.0, 0, 0, -178.0], [0, 4.0, 0, -138.0], [0, 0, 4.0, -124.0], [0, 0, 0, 1]])
+
+
+def thorax_phantom(aorta: bool = True, noise_hu: float = 10.0, seed: int = 0, shape=THORAX_SHAPE,
+                   affine=THORAX_AFFINE):
+    """A coarse body (RAS world): lungs, spine, heart, descending aorta, liver; by default 4 mm voxels.
 
     Returns (ct HU, pet SUV, affine, truth) where truth holds the aorta and liver masks and their SUVs.
     Patient's left is -x, anterior +y, superior +z; the lungs span z in [0, 160] mm, the liver z in
-    [-110, 10] mm (its dome above the lowest lung slices), the heart z in [30, 110] mm. The aorta (radius 12 mm) runs 25 mm left of and 20 mm in front of the spine centre.
+    [-110, 10] mm (its dome above the lowest lung slices), the heart z in [30, 110] mm. The aorta
+    (radius 12 mm) runs 25 mm left of and 20 mm in front of the spine centre, from z = -60 mm up.
     """
-    shape = (90, 70, 72)
-    affine = np.array([[4.0, 0, 0, -178.0], [0, 4.0, 0, -138.0], [0, 0, 4.0, -124.0], [0, 0, 0, 1]])
     xyz = world_grid(shape, affine)
     x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
     ct = np.full(shape, -1000.0)
