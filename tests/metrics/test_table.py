@@ -4,7 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scipy import ndimage
+
 from fapiseg.metrics import LESION_COLUMNS, lesion_table
+from tests.metrics.real_tumour import ARCHIVE, load_real_tumour
 from tests.metrics.synthetic import ball, flip_and_permute, world_grid
 
 
@@ -93,3 +96,30 @@ def test_diagonally_touching_voxels_are_one_lesion():
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match="same shape"):
         lesion_table(np.ones((4, 4, 4)), np.ones((4, 4, 5)), np.eye(4))
+
+
+@pytest.mark.skipif(not ARCHIVE.exists(), reason=f"the shared real scan is absent ({ARCHIVE})")
+def test_real_tumour_against_independent_computations(tmp_path):
+    """The drawn sarcoma on a real whole-body PET (4.7 x 4.7 x 3.3 mm, LPS stored): checked without fapiseg."""
+    tumour = load_real_tumour(tmp_path)
+    row = lesion_table(tumour.activity, tumour.mask, tumour.affine).iloc[0]
+    values = tumour.activity[tumour.mask]
+    assert row["suv_max"] == values.max() and row["suv_mean"] == pytest.approx(values.mean(dtype=np.float64))
+    centre = world_grid(tumour.mask.shape, tumour.affine)[tumour.mask].mean(axis=0)
+    assert [row["centroid_x_mm"], row["centroid_y_mm"], row["centroid_z_mm"]] == pytest.approx(centre)
+    # Volume against the outlines' polygon areas (shoelace) times the slice spacing.
+    areas = [0.5 * abs(np.dot(c[:, 0], np.roll(c[:, 1], -1)) - np.dot(c[:, 1], np.roll(c[:, 0], -1)))
+             for c in tumour.contours_mm]
+    assert row["volume_ml"] == pytest.approx(sum(areas) * abs(tumour.affine[2, 2]) / 1000, rel=0.02)
+    # Longest diameter against the outlines' own largest in-plane distance, within a voxel diagonal.
+    feret = max(np.linalg.norm(c[:, None, :2] - c[None, :, :2], axis=-1).max() for c in tumour.contours_mm)
+    assert abs(row["longest_diameter_mm"] - feret) <= np.hypot(*np.abs(np.diag(tumour.affine)[:2]))
+    # SUVpeak against a direct correlation with the 1 mL sphere (scipy.ndimage), clipped at the edges.
+    reach = 3
+    offsets = np.stack(np.meshgrid(*[np.arange(-reach, reach + 1)] * 3, indexing="ij"), -1)
+    kernel = (np.linalg.norm(offsets @ tumour.affine[:3, :3].T, axis=-1) <= 6.2).astype(float)
+    voxels = np.argwhere(tumour.mask)
+    box = tuple(slice(max(a - reach, 0), b + reach + 1) for a, b in zip(voxels.min(0), voxels.max(0)))
+    sums = ndimage.correlate(tumour.activity[box].astype(float), kernel, mode="constant")
+    counts = ndimage.correlate(np.ones(tumour.activity.shape)[box], kernel, mode="constant")
+    assert row["suv_peak"] == pytest.approx((sums / counts)[tumour.mask[box]].max(), rel=1e-9)
