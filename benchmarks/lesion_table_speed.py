@@ -40,11 +40,15 @@ def whole_body(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         radii_mm = rng.uniform(3.0, 25.0) * rng.uniform(0.7, 1.3, 3)
         centre = rng.uniform(0.1, 0.9, 3) * SHAPE
         reach = np.ceil(radii_mm / spacing).astype(int) + 1
-        box = tuple(slice(max(int(c) - r, 0), min(int(c) + r + 1, n)) for c, r, n in zip(centre, reach, SHAPE))
+        box = tuple(
+            slice(max(int(c) - r, 0), min(int(c) + r + 1, n)) for c, r, n in zip(centre, reach, SHAPE)
+        )
         grid = np.ogrid[box]
         inside = sum(((g - c) * s / r) ** 2 for g, c, s, r in zip(grid, centre, spacing, radii_mm)) <= 1.0
         mask[box][inside] = 1
-        suv[box][inside] += rng.uniform(2.0, 12.0) * rng.uniform(0.8, 1.2, int(inside.sum())).astype(np.float32)
+        suv[box][inside] += rng.uniform(2.0, 12.0) * rng.uniform(0.8, 1.2, int(inside.sum())).astype(
+            np.float32
+        )
     return suv, mask
 
 
@@ -72,15 +76,20 @@ def main() -> None:
     plain = best_of(lambda: plain_loop(suv, mask))
     table = best_of(lambda: lesion_table(suv, mask, AFFINE, background=1.2))
     n = len(lesion_table(suv, mask, AFFINE, background=1.2))
-    print(f"whole body {SHAPE} = {suv.size / 1e6:.1f} M voxels, {n} lesions; one read of the SUV volume {read * 1e3:.1f} ms")
+    print(
+        f"whole body {SHAPE} = {suv.size / 1e6:.1f} M voxels, {n} lesions; "
+        f"one read of the SUV volume {read * 1e3:.1f} ms"
+    )
     print(f"plain loop (volume, max, mean): {plain:.3f} s = {plain / read:.0f} reads")
     print(f"lesion_table (all columns):     {table:.3f} s = {table / read:.0f} reads")
     print(f"ratio lesion_table / plain loop: {table / plain:.3f} (target <= 0.25)")
     ct = thorax_phantom(shape=SHAPE, affine=AFFINE)[0]
     with_ct = best_of(lambda: lesion_table(suv, mask, AFFINE, ct=ct))
     reference = lesion_table(suv, mask, AFFINE, ct=ct)["tbr_reference"].iloc[0]
-    print(f"lesion_table with the automatic TBR reference ({reference} found on CT): {with_ct:.3f} s = "
-          f"{with_ct / read:.0f} reads; ratio {with_ct / plain:.3f}")
+    print(
+        f"lesion_table with the automatic TBR reference ({reference} found on CT): {with_ct:.3f} s = "
+        f"{with_ct / read:.0f} reads; ratio {with_ct / plain:.3f}"
+    )
 
 
 if __name__ == "__main__":

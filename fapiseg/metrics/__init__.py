@@ -9,12 +9,20 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "LESION_COLUMNS": "table", "lesion_table": "table", "measure_lesions": "table",
-    "Components": "components", "label_components": "components",
-    "BackgroundReference": "background", "find_background": "background",
-    "SegmentationScores": "segmentation", "dice_fpv_fnv": "segmentation",
-    "DetectionCounts": "detection", "match_lesions": "detection",
-    "DiagnosticAccuracy": "diagnostic", "Proportion": "diagnostic", "diagnostic_accuracy": "diagnostic",
+    "LESION_COLUMNS": "table",
+    "lesion_table": "table",
+    "measure_lesions": "table",
+    "Components": "components",
+    "label_components": "components",
+    "BackgroundReference": "background",
+    "find_background": "background",
+    "SegmentationScores": "segmentation",
+    "dice_fpv_fnv": "segmentation",
+    "DetectionCounts": "detection",
+    "match_lesions": "detection",
+    "DiagnosticAccuracy": "diagnostic",
+    "Proportion": "diagnostic",
+    "diagnostic_accuracy": "diagnostic",
     "wilson_interval": "diagnostic",
     "froc_curve": "froc",
 }

@@ -9,8 +9,8 @@ The reference is, in order of preference:
    10 mm across (less in a narrow aorta, always 3 mm inside its wall), 20 mm long, in the middle of the
    found segment;
 3. the liver: the largest soft-tissue organ right of the midline in the 150 mm below the lowest lung
-   slice, eroded by 10 mm; its reference is a robust mean (voxels beyond 3 robust standard deviations of the median are
-   dropped).
+   slice, eroded by 10 mm; its reference is a robust mean (voxels beyond 3 robust standard deviations
+   of the median are dropped).
 
 Lesion voxels (``exclude``) never enter a reference. Without a CT, or when neither structure is found
 (a small phantom, a scan of the legs), there is no reference and TBR stays empty. The search works on
@@ -68,7 +68,9 @@ def reference_from_value(suv_mean: float) -> BackgroundReference:
     return BackgroundReference("value", float(suv_mean))
 
 
-def reference_from_mask(suv: np.ndarray, mask: np.ndarray, exclude: np.ndarray | None = None) -> BackgroundReference:
+def reference_from_mask(
+    suv: np.ndarray, mask: np.ndarray, exclude: np.ndarray | None = None
+) -> BackgroundReference:
     """Mean SUV in a user's reference mask (lesion voxels in ``exclude`` left out)."""
     voi = np.asarray(mask) > 0
     if exclude is not None:
@@ -80,18 +82,24 @@ def reference_from_mask(suv: np.ndarray, mask: np.ndarray, exclude: np.ndarray |
     return BackgroundReference("mask", float(suv[voi].mean(dtype=np.float64)), voi)
 
 
-def find_background(suv: np.ndarray, ct: np.ndarray | None, affine: np.ndarray,
-                    exclude: np.ndarray | None = None) -> BackgroundReference | None:
+def find_background(
+    suv: np.ndarray, ct: np.ndarray | None, affine: np.ndarray, exclude: np.ndarray | None = None
+) -> BackgroundReference | None:
     """The automatic reference: blood pool in the descending aorta, else the liver, else None."""
     if ct is None:
         return None
     if ct.shape != suv.shape:
-        raise ValueError(f"CT shape {ct.shape} differs from the PET's {suv.shape}; resample it onto the PET grid")
+        raise ValueError(
+            f"CT shape {ct.shape} differs from the PET's {suv.shape}; resample it onto the PET grid"
+        )
     ornt = nib.orientations.io_orientation(affine)
     back = nib.orientations.ornt_transform(np.array([[0, 1], [1, 1], [2, 1]]), ornt)
     lesions = np.zeros(ct.shape, bool) if exclude is None else np.asarray(exclude) > 0
-    ras = _RasImages(np.ascontiguousarray(nib.orientations.apply_orientation(ct, ornt)),
-                     spacing_mm(affine)[ornt[:, 0].argsort()], nib.orientations.apply_orientation(lesions, ornt))
+    ras = _RasImages(
+        np.ascontiguousarray(nib.orientations.apply_orientation(ct, ornt)),
+        spacing_mm(affine)[ornt[:, 0].argsort()],
+        nib.orientations.apply_orientation(lesions, ornt),
+    )
     for kind, finder in (("aorta", _aorta_voi), ("liver", _liver_voi)):
         voi = finder(ras)
         if voi is None:
@@ -149,23 +157,25 @@ def _aorta_voi(ras: _RasImages) -> np.ndarray | None:
     if run is None or (run[-1][0] - run[0][0] + 1) * sz < MIN_AORTA_LENGTH_MM:
         return None
     xx, yy = np.meshgrid(np.arange(ras.ct.shape[0]) * sx, np.arange(ras.ct.shape[1]) * sy, indexing="ij")
-    disks = [(xx - x * sx) ** 2 + (yy - y * sy) ** 2 <= min(BLOOD_POOL_RADIUS_MM, radius - WALL_MARGIN_MM) ** 2
-             for _, x, y, radius in run]
+    disks = [
+        (xx - x * sx) ** 2 + (yy - y * sy) ** 2 <= min(BLOOD_POOL_RADIUS_MM, radius - WALL_MARGIN_MM) ** 2
+        for _, x, y, radius in run
+    ]
     clean = [not (ras.lesions[:, :, z] & disk).any() for (z, *_), disk in zip(run, disks)]
     # The cylinder's slices: as close to the middle of the found segment as lesions allow.
     n = min(2 * int(BLOOD_POOL_LENGTH_MM / 2 // sz) + 1, len(run))
-    starts = [s for s in range(len(run) - n + 1) if all(clean[s:s + n])]
+    starts = [s for s in range(len(run) - n + 1) if all(clean[s : s + n])]
     if not starts:
         return None
     start = min(starts, key=lambda s: abs(s + (n - 1) / 2 - (len(run) - 1) / 2))
     voi = np.zeros(ras.ct.shape, bool)
-    for (z, *_), disk in zip(run[start:start + n], disks[start:start + n]):
+    for (z, *_), disk in zip(run[start : start + n], disks[start : start + n]):
         voi[:, :, z] = disk
     return voi
 
 
 def _spine_centre(ct_slice: np.ndarray, lung_slice: np.ndarray, spacing: np.ndarray) -> np.ndarray | None:
-    """(x, y) index of the spine in an axial slice: bone within 25 mm of the lungs' midline, behind their centre."""
+    """(x, y) index of the spine in an axial slice: bone within 25 mm of the lungs' midline, behind them."""
     lung_xy = np.argwhere(lung_slice)
     if lung_xy.size == 0:
         return None
@@ -175,7 +185,9 @@ def _spine_centre(ct_slice: np.ndarray, lung_slice: np.ndarray, spacing: np.ndar
     return near.mean(axis=0) if len(near) else None
 
 
-def _aorta_section(ct_slice: np.ndarray, spine: np.ndarray, spacing: np.ndarray) -> tuple[int, int, float] | None:
+def _aorta_section(
+    ct_slice: np.ndarray, spine: np.ndarray, spacing: np.ndarray
+) -> tuple[int, int, float] | None:
     """The aorta's centre (x, y index) and radius (mm) in one slice, or None.
 
     Candidates are centres of round soft-tissue regions: local maxima of the in-plane distance to the
@@ -191,7 +203,11 @@ def _aorta_section(ct_slice: np.ndarray, spine: np.ndarray, spacing: np.ndarray)
     if not tissue.any():
         return None
     depth = ndimage.distance_transform_edt(tissue, sampling=(sx, sy))
-    peaks = (depth == ndimage.maximum_filter(depth, size=3)) & (depth >= AORTA_RADIUS_MM[0]) & (depth <= AORTA_RADIUS_MM[1])
+    peaks = (
+        (depth == ndimage.maximum_filter(depth, size=3))
+        & (depth >= AORTA_RADIUS_MM[0])
+        & (depth <= AORTA_RADIUS_MM[1])
+    )
     xy = np.argwhere(peaks)
     dx = (xy[:, 0] + x0 - spine[0]) * sx
     dy = (xy[:, 1] + y0 - spine[1]) * sy
@@ -237,7 +253,9 @@ def _liver_voi(ras: _RasImages) -> np.ndarray | None:
     # Below the lowest lung slice (the posterior recesses reach below the liver dome): liver, not heart.
     z0, z1 = max(int(z_lungs[0] - LIVER_SEARCH_MM / sz), 0), int(z_lungs[0])
     x0 = int(np.floor(mid_x))
-    slab = ndimage.uniform_filter(ras.ct[x0:, :, z0:z1].astype(np.float32), size=3)  # noise off; the erosion drops the blurred edge
+    slab = ndimage.uniform_filter(
+        ras.ct[x0:, :, z0:z1].astype(np.float32), size=3
+    )  # noise off; the erosion drops the blurred edge
     tissue = (slab >= SOFT_TISSUE_HU[0]) & (slab <= SOFT_TISSUE_HU[1])
     if not tissue.any():
         return None

@@ -29,22 +29,45 @@ from fapiseg.metrics.froc import froc_curve, write_froc
 from fapiseg.metrics.segmentation import AUTOPET_CONNECTIVITY
 from fapiseg.metrics.table import CSV_FLOAT_FORMAT
 
-CASE_COLUMNS = ["case", "status", "error", "dice", "fpv_ml", "fnv_ml", "n_ref", "n_pred", "tp", "fn", "fp",
-                "reference_positive", "called_positive"]
+CASE_COLUMNS = [
+    "case",
+    "status",
+    "error",
+    "dice",
+    "fpv_ml",
+    "fnv_ml",
+    "n_ref",
+    "n_pred",
+    "tp",
+    "fn",
+    "fp",
+    "reference_positive",
+    "called_positive",
+]
 
 
 def case_table(evaluation: Evaluation) -> pd.DataFrame:
-    """One row per case (cases.csv): autoPET scores, lesion counts, scan calls; failed cases with their error."""
+    """One row per case (cases.csv): autoPET scores, lesion counts, scan calls; failed cases: their error."""
     rows = []
     for r in evaluation.results:
         d, s = r.detection, r.scores
-        rows.append({"case": r.case, "status": "ok", "error": "",
-                     "dice": None if s is None else s.dice, "fpv_ml": None if s is None else s.fpv_ml,
-                     "fnv_ml": None if s is None else s.fnv_ml,
-                     "n_ref": None if d is None else d.n_ref, "n_pred": len(r.pred_table),
-                     "tp": None if d is None else d.tp, "fn": None if d is None else d.fn,
-                     "fp": None if d is None else d.fp,
-                     "reference_positive": _as_int(r.reference_positive), "called_positive": int(r.called_positive)})
+        rows.append(
+            {
+                "case": r.case,
+                "status": "ok",
+                "error": "",
+                "dice": None if s is None else s.dice,
+                "fpv_ml": None if s is None else s.fpv_ml,
+                "fnv_ml": None if s is None else s.fnv_ml,
+                "n_ref": None if d is None else d.n_ref,
+                "n_pred": len(r.pred_table),
+                "tp": None if d is None else d.tp,
+                "fn": None if d is None else d.fn,
+                "fp": None if d is None else d.fp,
+                "reference_positive": _as_int(r.reference_positive),
+                "called_positive": int(r.called_positive),
+            }
+        )
     for line in evaluation.failures:
         case, _, reason = line.partition(": ")
         rows.append({"case": case, "status": "error", "error": reason})
@@ -61,7 +84,11 @@ def lesion_rows(evaluation: Evaluation) -> pd.DataFrame:
     """Every reference and predicted lesion of every evaluated case (lesions.csv)."""
     tables = [r.lesion_rows() for r in evaluation.results]
     tables = [t for t in tables if len(t)] or tables[:1]
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["case", "source", "lesion_id"])
+    return (
+        pd.concat(tables, ignore_index=True)
+        if tables
+        else pd.DataFrame(columns=["case", "source", "lesion_id"])
+    )
 
 
 def froc(evaluation: Evaluation) -> tuple[pd.DataFrame, str]:
@@ -80,7 +107,9 @@ def froc(evaluation: Evaluation) -> tuple[pd.DataFrame, str]:
             best[pair.ref] = np.fmax(best[pair.ref], scores[pair.pred])
         detection_scores.extend(best)
         fp_scores.extend(scores[~r.detection.pred_matched])
-    return froc_curve(detection_scores, fp_scores, len(scored)), ("mean_probability" if use_probability else "suv_max")
+    return froc_curve(detection_scores, fp_scores, len(scored)), (
+        "mean_probability" if use_probability else "suv_max"
+    )
 
 
 def summarise(evaluation: Evaluation, froc_score: str = "suv_max") -> dict:
@@ -111,7 +140,9 @@ def summarise(evaluation: Evaluation, froc_score: str = "suv_max") -> dict:
         "n_false_positive_lesions": fp,
         "lesion_precision": precision,
         "lesion_f1": f1_score(precision, sensitivity),
-        "lesion_matching": "overlap" if evaluation.iou_threshold is None else f"iou>={evaluation.iou_threshold:g}",
+        "lesion_matching": "overlap"
+        if evaluation.iou_threshold is None
+        else f"iou>={evaluation.iou_threshold:g}",
         "connectivity": {"dice_fpv_fnv": AUTOPET_CONNECTIVITY, "lesions": LESION_CONNECTIVITY},
         "froc_score": froc_score,
     }
@@ -121,7 +152,7 @@ def summarise(evaluation: Evaluation, froc_score: str = "suv_max") -> dict:
 
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | Path) -> dict:
-    """Write cases.csv, lesions.csv, summary.json, froc.csv and froc.png (each atomically); return the summary."""
+    """Write cases.csv, lesions.csv, summary.json, froc.csv and froc.png atomically; return the summary."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     curve, score_name = froc(evaluation)

@@ -52,7 +52,9 @@ class Components:
         return iter(self.items)
 
 
-def label_components(mask: np.ndarray, connectivity: int = 26, affine: np.ndarray | None = None) -> Components:
+def label_components(
+    mask: np.ndarray, connectivity: int = 26, affine: np.ndarray | None = None
+) -> Components:
     """Label the connected components of ``mask`` (any dtype, lesion where > 0) and summarise each.
 
     ``affine`` only breaks ties in the size order (identity when omitted).
@@ -75,12 +77,20 @@ def label_components(mask: np.ndarray, connectivity: int = 26, affine: np.ndarra
     ijk = np.unravel_index(flat_index, labels.shape, order=order)
     lo = np.stack([np.minimum.reduceat(a, starts) for a in ijk], axis=1)
     hi = np.stack([np.maximum.reduceat(a, starts) for a in ijk], axis=1) + 1
-    centroid = np.stack([np.add.reduceat(a.astype(np.float64), starts) for a in ijk], axis=1) / counts[:, None]
+    centroid = (
+        np.stack([np.add.reduceat(a.astype(np.float64), starts) for a in ijk], axis=1) / counts[:, None]
+    )
     world = voxel_to_world(np.eye(4) if affine is None else affine, centroid).round(6)
     ranking = np.lexsort((-world[:, 0], -world[:, 1], -world[:, 2], -counts))
-    items = [Component(int(label_of_voxel[starts[r]]), int(counts[r]),
-                       tuple(slice(int(a), int(b)) for a, b in zip(lo[r], hi[r])), centroid[r])
-             for r in ranking]
+    items = [
+        Component(
+            int(label_of_voxel[starts[r]]),
+            int(counts[r]),
+            tuple(slice(int(a), int(b)) for a, b in zip(lo[r], hi[r])),
+            centroid[r],
+        )
+        for r in ranking
+    ]
     return Components(labels, items, connectivity)
 
 

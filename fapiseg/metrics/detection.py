@@ -92,14 +92,20 @@ def f1_score(precision: float | None, sensitivity: float | None) -> float | None
     return 0.0 if precision + sensitivity == 0 else 2 * precision * sensitivity / (precision + sensitivity)
 
 
-def match_lesions(pred: np.ndarray, ref: np.ndarray, iou_threshold: float | None = None,
-                  affine: np.ndarray | None = None) -> DetectionCounts:
+def match_lesions(
+    pred: np.ndarray, ref: np.ndarray, iou_threshold: float | None = None, affine: np.ndarray | None = None
+) -> DetectionCounts:
     """Match the 26-connected lesions of two masks (> 0 is lesion); ``affine`` only fixes the lesion order."""
-    return match_components(label_components(pred, LESION_CONNECTIVITY, affine),
-                            label_components(ref, LESION_CONNECTIVITY, affine), iou_threshold)
+    return match_components(
+        label_components(pred, LESION_CONNECTIVITY, affine),
+        label_components(ref, LESION_CONNECTIVITY, affine),
+        iou_threshold,
+    )
 
 
-def match_components(pred: Components, ref: Components, iou_threshold: float | None = None) -> DetectionCounts:
+def match_components(
+    pred: Components, ref: Components, iou_threshold: float | None = None
+) -> DetectionCounts:
     """Match already labelled lesions (see :func:`match_lesions`)."""
     if iou_threshold is not None and not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")

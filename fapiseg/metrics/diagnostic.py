@@ -72,8 +72,11 @@ class DiagnosticAccuracy:
         return proportion(self.tp + self.tn, self.tp + self.fp + self.tn + self.fn, self.confidence)
 
     def as_dict(self) -> dict:
-        """``{"sensitivity": {...}, "specificity": ..., "ppv", "npv", "accuracy"}`` as the contract names them."""
-        return {name: getattr(self, name).as_dict() for name in ("sensitivity", "specificity", "ppv", "npv", "accuracy")}
+        """``{"sensitivity": {...}, "specificity", "ppv", "npv", "accuracy"}``, as the contract names them."""
+        return {
+            name: getattr(self, name).as_dict()
+            for name in ("sensitivity", "specificity", "ppv", "npv", "accuracy")
+        }
 
     def counts(self) -> dict:
         return {"tp": self.tp, "fp": self.fp, "tn": self.tn, "fn": self.fn}
@@ -104,15 +107,21 @@ def proportion(k: int, n: int, confidence: float = 0.95) -> Proportion:
     return Proportion(int(k), int(n), k / n, low, high)
 
 
-def diagnostic_accuracy(reference_positive: Sequence[bool], called_positive: Sequence[bool],
-                        confidence: float = 0.95) -> DiagnosticAccuracy:
+def diagnostic_accuracy(
+    reference_positive: Sequence[bool], called_positive: Sequence[bool], confidence: float = 0.95
+) -> DiagnosticAccuracy:
     """The 2 x 2 table of reference against call, one pair of booleans per scan (or region)."""
     ref = np.asarray(reference_positive, bool)
     called = np.asarray(called_positive, bool)
     if ref.shape != called.shape:
         raise ValueError(f"{ref.size} reference values but {called.size} calls")
-    return DiagnosticAccuracy(int(np.sum(ref & called)), int(np.sum(~ref & called)),
-                              int(np.sum(~ref & ~called)), int(np.sum(ref & ~called)), confidence)
+    return DiagnosticAccuracy(
+        int(np.sum(ref & called)),
+        int(np.sum(~ref & called)),
+        int(np.sum(~ref & ~called)),
+        int(np.sum(ref & ~called)),
+        confidence,
+    )
 
 
 def read_reference_csv(path: str | Path) -> pd.DataFrame:
@@ -127,13 +136,17 @@ def read_reference_csv(path: str | Path) -> pd.DataFrame:
         raise FapisegError(f"{path}: cannot read the reference CSV ({e})") from None
     missing = [c for c in ("case", "positive") if c not in table.columns]
     if missing:
-        raise FapisegError(f"{path}: the reference CSV needs columns case, positive (and optionally region); "
-                           f"missing {missing}")
+        raise FapisegError(
+            f"{path}: the reference CSV needs columns case, positive (and optionally region); "
+            f"missing {missing}"
+        )
     if not table["positive"].isin([0, 1]).all():
         raise FapisegError(f"{path}: column positive must hold 0 or 1")
     keys = ["case", "region"] if "region" in table.columns else ["case"]
     if "region" in table.columns and not pd.api.types.is_integer_dtype(table["region"]):
         raise FapisegError(f"{path}: column region must hold integer labels (the values of REGIONS.nii.gz)")
     if table.duplicated(keys).any():
-        raise FapisegError(f"{path}: duplicate rows for {table[table.duplicated(keys)][keys].iloc[0].tolist()}")
+        raise FapisegError(
+            f"{path}: duplicate rows for {table[table.duplicated(keys)][keys].iloc[0].tolist()}"
+        )
     return table.assign(positive=table["positive"].astype(bool))[keys + ["positive"]]

@@ -60,7 +60,7 @@ def recist_diameters(lesion: np.ndarray, affine: np.ndarray) -> Diameters:
     for k in np.argsort(-bounds, kind="stable"):
         if bounds[k] < best.longest_mm - _TIE_MM:
             break
-        slice_points = points[starts[k]:stops[k]]
+        slice_points = points[starts[k] : stops[k]]
         hull = slice_points[ConvexHull(slice_points).vertices]
         longest, ends = _longest_diameter(hull)
         if longest < best.longest_mm - _TIE_MM:

@@ -59,20 +59,15 @@ class CaseEvaluation:
 
     def lesion_rows(self) -> pd.DataFrame:
         """The case's reference and predicted lesions with their match status (lesions.csv rows)."""
-        pred = self.pred_table.assign(source="prediction", mean_probability=self.pred_probability
-                                      if self.pred_probability is not None else np.nan)
+        pred = self.pred_table.assign(
+            source="prediction",
+            mean_probability=self.pred_probability if self.pred_probability is not None else np.nan,
+        )
         tables = [pred]
         if self.detection is not None:
-            pairs = self.detection.matching_pairs()
-            pred["match"] = np.where(self.detection.pred_matched, "true_positive", "false_positive")
-            pred["matched_lesion_ids"] = [_ids(p.ref for p in pairs if p.pred == j) for j in range(len(pred))]
-            pred["best_iou"] = [max((p.iou for p in self.detection.pairs if p.pred == j), default=0.0)
-                                for j in range(len(pred))]
+            _add_match_columns(pred, "pred", self.detection, ("true_positive", "false_positive"))
             ref = self.ref_table.assign(source="reference")
-            ref["match"] = np.where(self.detection.ref_detected, "detected", "missed")
-            ref["matched_lesion_ids"] = [_ids(p.pred for p in pairs if p.ref == i) for i in range(len(ref))]
-            ref["best_iou"] = [max((p.iou for p in self.detection.pairs if p.ref == i), default=0.0)
-                               for i in range(len(ref))]
+            _add_match_columns(ref, "ref", self.detection, ("detected", "missed"))
             tables.insert(0, ref)
         rows = pd.concat([t for t in tables if len(t)] or [tables[0]], ignore_index=True)
         rows.insert(0, "case", self.case)
@@ -90,8 +85,13 @@ class Evaluation:
     iou_threshold: float | None = None
 
 
-def evaluate(pred_dir: str | Path, ref_dir: str | Path, reference: pd.DataFrame | None = None,
-             iou_threshold: float | None = None, report: Callable[[str], None] = print) -> Evaluation:
+def evaluate(
+    pred_dir: str | Path,
+    ref_dir: str | Path,
+    reference: pd.DataFrame | None = None,
+    iou_threshold: float | None = None,
+    report: Callable[[str], None] = print,
+) -> Evaluation:
     """Evaluate every reference case under ``ref_dir`` against its prediction under ``pred_dir``.
 
     ``reference`` is a reference-standard table (columns case, positive [, region]). ``report`` gets
@@ -106,13 +106,21 @@ def evaluate(pred_dir: str | Path, ref_dir: str | Path, reference: pd.DataFrame 
         raise FapisegError(f"{ref_dir}: no cases found (expected <patient>/<study>/SUV.nii.gz)")
     regions_of: dict[str, list[int]] = {}
     if reference is not None and "region" in reference:
-        regions_of = {name: sorted(int(r) for r in group["region"]) for name, group in reference.groupby("case")}
+        regions_of = {
+            name: sorted(int(r) for r in group["region"]) for name, group in reference.groupby("case")
+        }
     results, failures = [], []
     for case in cases:
         try:
-            results.append(evaluate_case(case, case_dir(pred_dir, case), iou_threshold,
-                                         need_reference_mask=reference is None,
-                                         regions=regions_of.get(case.name, [])))
+            results.append(
+                evaluate_case(
+                    case,
+                    case_dir(pred_dir, case),
+                    iou_threshold,
+                    need_reference_mask=reference is None,
+                    regions=regions_of.get(case.name, []),
+                )
+            )
         except CaseError as e:
             failures.append(str(e))
             report(str(e))
@@ -122,23 +130,34 @@ def evaluate(pred_dir: str | Path, ref_dir: str | Path, reference: pd.DataFrame 
             failures.append(f"{name}: listed in the reference CSV but not found under {ref_dir}")
             report(failures[-1])
         for name in sorted(known - set(reference["case"])):
-            report(f"{name}: warning: no row in the reference CSV; left out of the reference-standard accuracy")
+            report(
+                f"{name}: warning: no row in the reference CSV; left out of the reference-standard accuracy"
+            )
     predicted = {p.parent.relative_to(pred_dir).as_posix() for p in pred_dir.glob(f"*/*/{PRED_NAME}")}
     for name in sorted(predicted - known):
         report(f"{name}: warning: a prediction without a reference case; ignored")
     return Evaluation(results, failures, reference, iou_threshold)
 
 
-def evaluate_case(case: Case, pred_folder: Path, iou_threshold: float | None = None,
-                  need_reference_mask: bool = True, regions: list[int] | None = None) -> CaseEvaluation:
+def evaluate_case(
+    case: Case,
+    pred_folder: Path,
+    iou_threshold: float | None = None,
+    need_reference_mask: bool = True,
+    regions: list[int] | None = None,
+) -> CaseEvaluation:
     """Score one case's prediction (``pred_folder/PRED.nii.gz``) against its reference; raises CaseError."""
     images = load_case(case, need_ct=False, need_seg=need_reference_mask)
     pet, affine = images.pet, images.pet.affine
     pred = _load_on_grid(pred_folder / PRED_NAME, case.name, pet) > 0.5
     pred_lesions = label_components(pred, LESION_CONNECTIVITY, affine)
     ref = None if images.seg is None else images.seg.array > 0
-    background = find_background(pet.array, None if images.ct is None else images.ct.array, affine,
-                                 exclude=pred if ref is None else pred | ref)
+    background = find_background(
+        pet.array,
+        None if images.ct is None else images.ct.array,
+        affine,
+        exclude=pred if ref is None else pred | ref,
+    )
     probability = None
     if (pred_folder / PROB_NAME).exists():
         probability = _mean_per_lesion(_load_on_grid(pred_folder / PROB_NAME, case.name, pet), pred_lesions)
@@ -149,17 +168,26 @@ def evaluate_case(case: Case, pred_folder: Path, iou_threshold: float | None = N
         detection = match_components(pred_lesions, ref_lesions, iou_threshold)
         ref_table = measure_lesions(pet.array, ref_lesions, affine, background)
     called_regions = _called_regions(case, pred, pet, regions) if regions else {}
-    return CaseEvaluation(case.name, scores, detection, bool(pred_lesions.items),
-                          ref_table, measure_lesions(pet.array, pred_lesions, affine, background),
-                          probability, called_regions)
+    return CaseEvaluation(
+        case.name,
+        scores,
+        detection,
+        bool(pred_lesions.items),
+        ref_table,
+        measure_lesions(pet.array, pred_lesions, affine, background),
+        probability,
+        called_regions,
+    )
 
 
 def _load_on_grid(path: Path, case: str, pet: Volume) -> np.ndarray:
     """An image that must share the PET's grid (prediction, probability or region map), finite."""
     volume = load_volume(path, case)
     if not same_grid(volume.shape, volume.affine, pet.shape, pet.affine):
-        raise CaseError(case, f"{path.name} is not on the PET grid (shape {volume.shape} vs {pet.shape}, "
-                              "or another affine)")
+        raise CaseError(
+            case,
+            f"{path.name} is not on the PET grid (shape {volume.shape} vs {pet.shape}, or another affine)",
+        )
     if not np.isfinite(volume.array).all():
         raise CaseError(case, f"{path.name} holds NaN or infinite values")
     return volume.array
@@ -182,6 +210,19 @@ def _called_regions(case: Case, pred: np.ndarray, pet: Volume, regions: list[int
     return {r: r in called for r in regions}
 
 
-def _ids(indices) -> str:
-    """Lesion ids (1-based) of 0-based indices, as '1;3'."""
-    return ";".join(str(i + 1) for i in sorted(set(indices)))
+def _add_match_columns(
+    table: pd.DataFrame, side: str, detection: DetectionCounts, words: tuple[str, str]
+) -> None:
+    """Add ``match`` (``words`` for matched / not), ``matched_lesion_ids`` ("1;3") and ``best_iou`` to
+    one side's lesion table; ``side`` is "ref" or "pred" (the :class:`LesionPair` field of this side)."""
+    other = "pred" if side == "ref" else "ref"
+    matched = detection.ref_detected if side == "ref" else detection.pred_matched
+    counted = detection.matching_pairs()
+    table["match"] = np.where(matched, *words)
+    table["matched_lesion_ids"] = [
+        ";".join(str(j + 1) for j in sorted({getattr(p, other) for p in counted if getattr(p, side) == i}))
+        for i in range(len(table))
+    ]
+    table["best_iou"] = [
+        max((p.iou for p in detection.pairs if getattr(p, side) == i), default=0.0) for i in range(len(table))
+    ]

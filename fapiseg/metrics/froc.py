@@ -19,7 +19,9 @@ from fapiseg.io.nifti import atomic_path
 FROC_COLUMNS = ["threshold", "sensitivity", "fp_per_scan", "detected", "false_positives"]
 
 
-def froc_curve(detection_scores: Sequence[float], false_positive_scores: Sequence[float], n_scans: int) -> pd.DataFrame:
+def froc_curve(
+    detection_scores: Sequence[float], false_positive_scores: Sequence[float], n_scans: int
+) -> pd.DataFrame:
     """The FROC operating points, from the strictest threshold (+inf: nothing kept) to the loosest.
 
     ``detection_scores`` has one entry per reference lesion (NaN when no predicted lesion matches it);
@@ -31,13 +33,16 @@ def froc_curve(detection_scores: Sequence[float], false_positive_scores: Sequenc
     thresholds = np.r_[np.inf, np.unique(np.r_[detected, false_pos])[::-1]]
     n_detected = detected.size - np.searchsorted(detected, thresholds, side="left")
     n_false = false_pos.size - np.searchsorted(false_pos, thresholds, side="left")
-    return pd.DataFrame({
-        "threshold": thresholds,
-        "sensitivity": n_detected / n_ref if n_ref else np.nan,
-        "fp_per_scan": n_false / n_scans if n_scans else np.nan,
-        "detected": n_detected,
-        "false_positives": n_false,
-    }, columns=FROC_COLUMNS)
+    return pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "sensitivity": n_detected / n_ref if n_ref else np.nan,
+            "fp_per_scan": n_false / n_scans if n_scans else np.nan,
+            "detected": n_detected,
+            "false_positives": n_false,
+        },
+        columns=FROC_COLUMNS,
+    )
 
 
 def write_froc(curve: pd.DataFrame, csv_path: str | Path, png_path: str | Path, score_name: str) -> None:

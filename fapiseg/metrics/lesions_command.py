@@ -11,12 +11,22 @@ HELP = "measure every connected lesion of a mask on a PET (SUV): volume, SUVmax/
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pet", required=True, type=Path, help="PET in SUVbw (NIfTI), e.g. SUV.nii.gz")
-    parser.add_argument("--mask", required=True, type=Path, help="lesion mask on the PET grid (> 0.5 is lesion)")
-    parser.add_argument("--out", required=True, type=Path, help="CSV to write, one row per 26-connected lesion")
-    parser.add_argument("--ct", type=Path, help="CT in HU for the automatic TBR reference (aorta, else liver); "
-                                                "default: CTres.nii.gz beside the PET when present")
+    parser.add_argument(
+        "--mask", required=True, type=Path, help="lesion mask on the PET grid (> 0.5 is lesion)"
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="CSV to write, one row per 26-connected lesion"
+    )
+    parser.add_argument(
+        "--ct",
+        type=Path,
+        help="CT in HU for the automatic TBR reference (aorta, else liver); "
+        "default: CTres.nii.gz beside the PET when present",
+    )
     reference = parser.add_mutually_exclusive_group()
-    reference.add_argument("--reference-mask", type=Path, help="background reference VOI for TBR (its mean SUV)")
+    reference.add_argument(
+        "--reference-mask", type=Path, help="background reference VOI for TBR (its mean SUV)"
+    )
     reference.add_argument("--reference-suv", type=float, help="background reference SUV for TBR")
 
 
@@ -42,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
         raise FapisegError(str(e)) from None
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT)
-    found = f"; TBR against {table['tbr_reference'].iloc[0]} (SUV {table['tbr_reference_suv'].iloc[0]:.2f})" \
-        if len(table) and table["tbr_reference"].iloc[0] else ""
+    found = (
+        f"; TBR against {table['tbr_reference'].iloc[0]} (SUV {table['tbr_reference_suv'].iloc[0]:.2f})"
+        if len(table) and table["tbr_reference"].iloc[0]
+        else ""
+    )
     print(f"{len(table)} lesion{'' if len(table) == 1 else 's'} -> {args.out}{found}")
     return 0
 
@@ -56,5 +69,7 @@ def _on_pet_grid(path: Path, pet):
 
     volume = load_volume(path, path.name)
     if not same_grid(volume.shape, volume.affine, pet.shape, pet.affine):
-        raise CaseError(path.name, f"not on the PET grid (shape {volume.shape} vs {pet.shape}, or another affine)")
+        raise CaseError(
+            path.name, f"not on the PET grid (shape {volume.shape} vs {pet.shape}, or another affine)"
+        )
     return volume.array

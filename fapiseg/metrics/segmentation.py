@@ -43,7 +43,9 @@ def dice_fpv_fnv(pred: np.ndarray, ref: np.ndarray, affine: np.ndarray) -> Segme
     n_pred, n_ref = int(np.count_nonzero(pred)), int(np.count_nonzero(ref))
     dice = 2.0 * int(np.count_nonzero(pred & ref)) / (n_pred + n_ref) if n_ref else None
     voxel_ml = voxel_volume_ml(affine)
-    return SegmentationScores(dice, _unmatched_voxels(pred, ref) * voxel_ml, _unmatched_voxels(ref, pred) * voxel_ml)
+    return SegmentationScores(
+        dice, _unmatched_voxels(pred, ref) * voxel_ml, _unmatched_voxels(ref, pred) * voxel_ml
+    )
 
 
 def false_positive_volume_ml(pred: np.ndarray, ref: np.ndarray, affine: np.ndarray) -> float:

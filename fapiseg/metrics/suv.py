@@ -53,7 +53,9 @@ def sphere_runs(affine: np.ndarray, radius_mm: float = PEAK_RADIUS_MM) -> Sphere
     a3 = np.asarray(affine, float)[:3, :3]
     # Largest index offset a point within the radius can have along each axis: radius * |row of A^-1|.
     reach = np.floor(radius_mm * np.linalg.norm(np.linalg.inv(a3), axis=1) + 1e-9).astype(int)
-    grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=-1).reshape(-1, 3)
+    grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=-1).reshape(
+        -1, 3
+    )
     inside = grid[np.linalg.norm(grid @ a3.T, axis=1) <= radius_mm + _SURFACE_TOLERANCE_MM]
     columns, inverse = np.unique(inside[:, :2], axis=0, return_inverse=True)
     inverse = inverse.ravel()
@@ -87,7 +89,9 @@ def sphere_means(suv: np.ndarray, bbox: tuple[slice, slice, slice], runs: Sphere
     return sums / _run_sums(inside_image, stop - start, runs)
 
 
-def suv_peak(suv: np.ndarray, lesion: np.ndarray, bbox: tuple[slice, slice, slice], runs: SphereRuns) -> SuvPeak:
+def suv_peak(
+    suv: np.ndarray, lesion: np.ndarray, bbox: tuple[slice, slice, slice], runs: SphereRuns
+) -> SuvPeak:
     """PERCIST SUVpeak of one lesion: ``lesion`` is its boolean mask inside ``bbox`` (box-shaped)."""
     means = np.where(lesion, sphere_means(suv, bbox, runs), -np.inf)
     best = np.unravel_index(int(np.argmax(means)), means.shape)
@@ -103,7 +107,7 @@ def _run_sums(padded: np.ndarray, box_shape: np.ndarray, runs: SphereRuns) -> np
     np.cumsum(padded, axis=2, out=cumulative[:, :, 1:])
     sums = np.zeros((ni, nj, nk), np.float64)
     for di, dj, k_lo, k_hi in zip(runs.di, runs.dj, runs.k_lo, runs.k_hi):
-        rows = cumulative[ri + di: ri + di + ni, rj + dj: rj + dj + nj]
-        sums += rows[:, :, rk + k_hi + 1: rk + k_hi + 1 + nk]
-        sums -= rows[:, :, rk + k_lo: rk + k_lo + nk]
+        rows = cumulative[ri + di : ri + di + ni, rj + dj : rj + dj + nj]
+        sums += rows[:, :, rk + k_hi + 1 : rk + k_hi + 1 + nk]
+        sums -= rows[:, :, rk + k_lo : rk + k_lo + nk]
     return sums

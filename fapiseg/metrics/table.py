@@ -11,15 +11,32 @@ import numpy as np
 import pandas as pd
 
 from fapiseg.io.geometry import spacing_mm, voxel_to_world, voxel_volume_ml
-from fapiseg.metrics.background import BackgroundReference, find_background, reference_from_mask, reference_from_value
+from fapiseg.metrics.background import (
+    BackgroundReference,
+    find_background,
+    reference_from_mask,
+    reference_from_value,
+)
 from fapiseg.metrics.components import Components, label_components
 from fapiseg.metrics.diameters import recist_diameters
 from fapiseg.metrics.suv import sphere_runs, suv_peak
 from fapiseg.metrics.thresholds import DEFAULT_FRACTIONS, DEFAULT_MARGIN_MM, column_name, threshold_volumes_ml
 
 #: The contract's columns, in order.
-LESION_COLUMNS = ["lesion_id", "volume_ml", "suv_max", "suv_mean", "suv_peak", "tl_fap", "longest_diameter_mm",
-                  "short_axis_mm", "centroid_x_mm", "centroid_y_mm", "centroid_z_mm", "tbr"]
+LESION_COLUMNS = [
+    "lesion_id",
+    "volume_ml",
+    "suv_max",
+    "suv_mean",
+    "suv_peak",
+    "tl_fap",
+    "longest_diameter_mm",
+    "short_axis_mm",
+    "centroid_x_mm",
+    "centroid_y_mm",
+    "centroid_z_mm",
+    "tbr",
+]
 #: Added after them: voxel count, where the reference came from and its mean SUV.
 EXTRA_COLUMNS = ["voxel_count", "tbr_reference", "tbr_reference_suv"]
 
@@ -29,9 +46,16 @@ CSV_FLOAT_FORMAT = "%.10g"
 Background = BackgroundReference | np.ndarray | float | None
 
 
-def lesion_table(suv: np.ndarray, mask: np.ndarray, affine: np.ndarray, *, ct: np.ndarray | None = None,
-                 background: Background = None, fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
-                 margin_mm: float = DEFAULT_MARGIN_MM) -> pd.DataFrame:
+def lesion_table(
+    suv: np.ndarray,
+    mask: np.ndarray,
+    affine: np.ndarray,
+    *,
+    ct: np.ndarray | None = None,
+    background: Background = None,
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
+    margin_mm: float = DEFAULT_MARGIN_MM,
+) -> pd.DataFrame:
     """Measure every 26-connected lesion of ``mask`` (> 0) on the SUV image; both share ``affine``.
 
     ``background`` is the TBR reference: a mask (its mean SUV), a value, a :class:`BackgroundReference`,
@@ -48,8 +72,13 @@ def lesion_table(suv: np.ndarray, mask: np.ndarray, affine: np.ndarray, *, ct: n
     return measure_lesions(suv, lesions, affine, reference, fractions, margin_mm)
 
 
-def resolve_background(background: Background, suv: np.ndarray, affine: np.ndarray, ct: np.ndarray | None,
-                       lesion_voxels: np.ndarray) -> BackgroundReference | None:
+def resolve_background(
+    background: Background,
+    suv: np.ndarray,
+    affine: np.ndarray,
+    ct: np.ndarray | None,
+    lesion_voxels: np.ndarray,
+) -> BackgroundReference | None:
     """Turn the ``background`` option of :func:`lesion_table` into a reference (or None)."""
     if isinstance(background, BackgroundReference):
         return background
@@ -60,10 +89,14 @@ def resolve_background(background: Background, suv: np.ndarray, affine: np.ndarr
     return find_background(suv, ct, affine, exclude=lesion_voxels)
 
 
-def measure_lesions(suv: np.ndarray, lesions: Components, affine: np.ndarray,
-                    reference: BackgroundReference | None = None,
-                    fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
-                    margin_mm: float = DEFAULT_MARGIN_MM) -> pd.DataFrame:
+def measure_lesions(
+    suv: np.ndarray,
+    lesions: Components,
+    affine: np.ndarray,
+    reference: BackgroundReference | None = None,
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
+    margin_mm: float = DEFAULT_MARGIN_MM,
+) -> pd.DataFrame:
     """The lesion table of already labelled lesions (``lesions`` in their order: lesion_id 1..n)."""
     voxel_ml = voxel_volume_ml(affine)
     runs = sphere_runs(affine)
@@ -86,16 +119,22 @@ def measure_lesions(suv: np.ndarray, lesions: Components, affine: np.ndarray,
             "tl_fap": volume_ml * suv_mean,
             "longest_diameter_mm": diameters.longest_mm,
             "short_axis_mm": diameters.short_axis_mm,
-            "centroid_x_mm": float(x), "centroid_y_mm": float(y), "centroid_z_mm": float(z),
+            "centroid_x_mm": float(x),
+            "centroid_y_mm": float(y),
+            "centroid_z_mm": float(z),
             "tbr": suv_max / reference.suv_mean if reference is not None else np.nan,
             "voxel_count": lesion.voxel_count,
             "tbr_reference": reference.kind if reference is not None else "",
             "tbr_reference_suv": reference.suv_mean if reference is not None else np.nan,
         }
         if fractions:
-            hottest = np.unravel_index(int(np.argmax(np.where(inside, suv[lesion.bbox], -np.inf))), inside.shape)
+            hottest = np.unravel_index(
+                int(np.argmax(np.where(inside, suv[lesion.bbox], -np.inf))), inside.shape
+            )
             max_ijk = tuple(int(s.start + h) for s, h in zip(lesion.bbox, hottest))
-            volumes = threshold_volumes_ml(suv, lesion.bbox, max_ijk, suv_max, fractions, margin_vox, voxel_ml)
+            volumes = threshold_volumes_ml(
+                suv, lesion.bbox, max_ijk, suv_max, fractions, margin_vox, voxel_ml
+            )
             row.update({column_name(f): v for f, v in zip(fractions, volumes)})
         rows.append(row)
     columns = LESION_COLUMNS + EXTRA_COLUMNS + [column_name(f) for f in fractions]

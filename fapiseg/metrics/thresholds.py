@@ -21,9 +21,15 @@ def column_name(fraction: float) -> str:
     return f"volume_{round(fraction * 100):d}pct_ml"
 
 
-def threshold_volumes_ml(suv: np.ndarray, bbox: tuple[slice, slice, slice], max_ijk: tuple[int, int, int],
-                         suv_max: float, fractions: tuple[float, ...], margin_vox: np.ndarray,
-                         voxel_ml: float) -> list[float]:
+def threshold_volumes_ml(
+    suv: np.ndarray,
+    bbox: tuple[slice, slice, slice],
+    max_ijk: tuple[int, int, int],
+    suv_max: float,
+    fractions: tuple[float, ...],
+    margin_vox: np.ndarray,
+    voxel_ml: float,
+) -> list[float]:
     """Isocontour volumes (mL) for each fraction of ``suv_max``, grown from the voxel ``max_ijk``.
 
     ``margin_vox`` (3 ints) grows the bounding box ``bbox`` into the VOI. Without uptake (SUVmax <= 0)

@@ -19,13 +19,19 @@ def _box(a, b, c):
     return mask
 
 
-LESION_A = _box(slice(3, 6), slice(3, 6), slice(3, 6))        # 27 voxels
+LESION_A = _box(slice(3, 6), slice(3, 6), slice(3, 6))  # 27 voxels
 LESION_B = _box(slice(15, 17), slice(12, 14), slice(10, 12))  # 8 voxels
-LESION_C = _box(slice(18, 20), slice(2, 4), slice(12, 14))    # 8 voxels, where no reference lesion is
+LESION_C = _box(slice(18, 20), slice(2, 4), slice(12, 14))  # 8 voxels, where no reference lesion is
 
 
-def write_study(root: Path, name: str, seg: np.ndarray | None, pred: np.ndarray | None = None,
-                pred_root: Path | None = None, seed: int = 0) -> None:
+def write_study(
+    root: Path,
+    name: str,
+    seg: np.ndarray | None,
+    pred: np.ndarray | None = None,
+    pred_root: Path | None = None,
+    seed: int = 0,
+) -> None:
     rng = np.random.default_rng(seed)
     suv = rng.uniform(0.5, 1.5, SHAPE).astype(np.float32)
     if seg is not None:

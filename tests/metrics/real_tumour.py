@@ -20,8 +20,8 @@ ARCHIVE = SHARED_DATA / "sts001-pet" / "pet.tar.xz"
 
 @dataclass
 class RealTumour:
-    activity: np.ndarray   # (i, j, k) on the RAS affine below, Bq/mL
-    mask: np.ndarray       # GTV_Mass rasterised
+    activity: np.ndarray  # (i, j, k) on the RAS affine below, Bq/mL
+    mask: np.ndarray  # GTV_Mass rasterised
     affine: np.ndarray
     contours_mm: list[np.ndarray]  # each (n, 3) in RAS world mm
 
@@ -36,7 +36,9 @@ def load_real_tumour(workdir: Path) -> RealTumour:
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(workdir / "pet")))
     image = reader.Execute()
-    activity = np.transpose(sitk.GetArrayFromImage(image), (2, 1, 0)).astype(np.float32)  # (x, y, z) index order
+    activity = np.transpose(sitk.GetArrayFromImage(image), (2, 1, 0)).astype(
+        np.float32
+    )  # (x, y, z) index order
     lps = np.eye(4)
     lps[:3, :3] = np.reshape(image.GetDirection(), (3, 3)) * np.array(image.GetSpacing())
     lps[:3, 3] = image.GetOrigin()
@@ -44,7 +46,9 @@ def load_real_tumour(workdir: Path) -> RealTumour:
     structure = pydicom.dcmread(next((workdir / "rtstruct").glob("*.dcm")))
     number = next(r.ROINumber for r in structure.StructureSetROISequence if r.ROIName == "GTV_Mass")
     roi = next(c for c in structure.ROIContourSequence if c.ReferencedROINumber == number)
-    contours = [np.reshape(np.asarray(c.ContourData, float), (-1, 3)) * [-1, -1, 1] for c in roi.ContourSequence]
+    contours = [
+        np.reshape(np.asarray(c.ContourData, float), (-1, 3)) * [-1, -1, 1] for c in roi.ContourSequence
+    ]
     mask = np.zeros(activity.shape, bool)
     inverse = np.linalg.inv(affine)
     ii, jj = np.meshgrid(np.arange(activity.shape[0]), np.arange(activity.shape[1]), indexing="ij")

@@ -44,8 +44,9 @@ THORAX_SHAPE = (90, 70, 72)
 THORAX_AFFINE = np.array([[4.0, 0, 0, -178.0], [0, 4.0, 0, -138.0], [0, 0, 4.0, -124.0], [0, 0, 0, 1]])
 
 
-def thorax_phantom(aorta: bool = True, noise_hu: float = 10.0, seed: int = 0, shape=THORAX_SHAPE,
-                   affine=THORAX_AFFINE):
+def thorax_phantom(
+    aorta: bool = True, noise_hu: float = 10.0, seed: int = 0, shape=THORAX_SHAPE, affine=THORAX_AFFINE
+):
     """A coarse body (RAS world): lungs, spine, heart, descending aorta, liver; by default 4 mm voxels.
 
     Returns (ct HU, pet SUV, affine, truth) where truth holds the aorta and liver masks and their SUVs.
@@ -58,9 +59,11 @@ def thorax_phantom(aorta: bool = True, noise_hu: float = 10.0, seed: int = 0, sh
     ct = np.full(shape, -1000.0)
     pet = np.zeros(shape)
     body = (x / 160) ** 2 + (y / 115) ** 2 <= 1
-    ct[body], pet[body] = -100.0, 0.4                       # fat
+    ct[body], pet[body] = -100.0, 0.4  # fat
     thorax = (z >= 0) & (z <= 160)
-    lungs = thorax & ((((x - 75) / 55) ** 2 + ((y + 5) / 75) ** 2 <= 1) | (((x + 75) / 55) ** 2 + ((y + 5) / 75) ** 2 <= 1))
+    lungs = thorax & (
+        (((x - 75) / 55) ** 2 + ((y + 5) / 75) ** 2 <= 1) | (((x + 75) / 55) ** 2 + ((y + 5) / 75) ** 2 <= 1)
+    )
     ct[lungs], pet[lungs] = -800.0, 0.3
     heart = (((x - 10) / 50) ** 2 + ((y - 35) / 40) ** 2 <= 1) & (z >= 30) & (z <= 110)
     ct[heart], pet[heart] = 40.0, 1.5
@@ -70,7 +73,7 @@ def thorax_phantom(aorta: bool = True, noise_hu: float = 10.0, seed: int = 0, sh
     ct[liver], pet[liver] = 55.0, 1.2
     aorta_mask = np.zeros(shape, bool)
     if aorta:
-        aorta_mask = ((x + 25) ** 2 + (y + 50) ** 2 <= 12.0 ** 2) & (z >= -60)
+        aorta_mask = ((x + 25) ** 2 + (y + 50) ** 2 <= 12.0**2) & (z >= -60)
         ct[aorta_mask], pet[aorta_mask] = 40.0, 1.8
     ct += np.random.default_rng(seed).normal(0, noise_hu, shape)
     truth = {"aorta": aorta_mask, "aorta_suv": 1.8, "liver": liver, "liver_suv": 1.2}

@@ -5,7 +5,7 @@ import pytest
 
 from fapiseg.metrics.background import find_background, reference_from_mask, reference_from_value
 from fapiseg.metrics.table import lesion_table
-from tests.metrics.synthetic import thorax_phantom, flip_and_permute
+from tests.metrics.synthetic import flip_and_permute, thorax_phantom
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_the_blood_pool_cylinder_moves_away_from_lesions(thorax):
     ct, pet, affine, truth = thorax
     pet = pet.copy()
     lesion = truth["aorta"].copy()
-    lesion[:, :, :40] = False            # a lesion filling the upper thoracic aorta
+    lesion[:, :, :40] = False  # a lesion filling the upper thoracic aorta
     pet[lesion] = 20.0
     ref = find_background(pet, ct, affine, exclude=lesion)
     assert ref.kind == "aorta" and not (ref.voi & lesion).any()
@@ -66,7 +66,7 @@ def test_tbr_against_a_given_mask_and_value():
     reference = np.zeros(suv.shape, bool)
     reference[12:18, 12:18, 12:18] = True
     suv[reference] = 1.5
-    reference[6, 6, 6] = True             # a lesion voxel in the reference VOI is left out
+    reference[6, 6, 6] = True  # a lesion voxel in the reference VOI is left out
     row = lesion_table(suv, mask, affine, background=reference).iloc[0]
     assert row["tbr"] == pytest.approx(9.0 / 1.5) and row["tbr_reference"] == "mask"
     row = lesion_table(suv, mask, affine, background=2.0).iloc[0]
@@ -79,7 +79,7 @@ def test_tbr_from_the_automatic_aorta(thorax):
     ct, pet, affine, truth = thorax
     pet = pet.copy()
     mask = np.zeros(pet.shape, bool)
-    mask[60:63, 40:43, 50:53] = True      # a lesion in the right lung
+    mask[60:63, 40:43, 50:53] = True  # a lesion in the right lung
     pet[mask] = 7.2
     row = lesion_table(pet, mask, affine, ct=ct).iloc[0]
     assert row["tbr_reference"] == "aorta"

@@ -7,7 +7,7 @@ import pytest
 from fapiseg.metrics.cohort import case_table, froc, summarise
 from fapiseg.metrics.evaluate import evaluate
 from tests.conftest import write_nifti
-from tests.metrics.cohort_data import AFFINE, LESION_A, SHAPE, VOXEL_ML, make_cohort, write_study
+from tests.metrics.cohort_data import AFFINE, LESION_A, LESION_C, SHAPE, VOXEL_ML, make_cohort, write_study
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,9 @@ def test_bad_cases_are_reported_and_the_rest_evaluated(evaluation):
 
 def test_summary_follows_the_autopet_and_contract_definitions(evaluation):
     summary = summarise(evaluation[0])
-    assert summary["dice"] == pytest.approx((1 + 54 / 70) / 2)          # scans with a reference lesion
-    assert summary["fpv_ml"] == pytest.approx(8 * VOXEL_ML / 3)          # all scans
-    assert summary["fnv_ml"] == pytest.approx(8 * VOXEL_ML / 2)          # scans with a reference lesion
+    assert summary["dice"] == pytest.approx((1 + 54 / 70) / 2)  # scans with a reference lesion
+    assert summary["fpv_ml"] == pytest.approx(8 * VOXEL_ML / 3)  # all scans
+    assert summary["fnv_ml"] == pytest.approx(8 * VOXEL_ML / 2)  # scans with a reference lesion
     assert summary["lesion_sensitivity"] == pytest.approx(2 / 3)
     assert summary["fp_per_scan"] == pytest.approx(1 / 3)
     assert summary["scan_counts"] == {"tp": 2, "fp": 0, "tn": 1, "fn": 0}
@@ -70,3 +70,17 @@ def test_region_level_reference_standard(tmp_path):
     assert result.results[0].called_regions == {1: True, 2: False}
     block = summarise(result)["reference_standard"]
     assert block["level"] == "region" and block["counts"] == {"tp": 1, "fp": 0, "tn": 0, "fn": 1}
+
+
+def test_froc_scores_by_mean_probability_when_every_case_has_one(tmp_path):
+    data, pred = tmp_path / "data", tmp_path / "pred"
+    write_study(data, "p1/t0", LESION_A, LESION_A | LESION_C, pred)
+    probability = 0.9 * LESION_A + 0.6 * LESION_C
+    write_nifti(pred / "p1/t0/PROB.nii.gz", probability.astype(np.float32), AFFINE)
+    result = evaluate(pred, data, report=lambda line: None)
+    curve, score = froc(result)
+    assert score == "mean_probability"
+    assert curve["threshold"].tolist() == pytest.approx([np.inf, 0.9, 0.6])
+    assert curve["fp_per_scan"].tolist() == [0.0, 0.0, 1.0]
+    rows = result.results[0].lesion_rows()
+    assert rows.loc[rows.source == "prediction", "mean_probability"].tolist() == pytest.approx([0.9, 0.6])

@@ -29,9 +29,9 @@ def test_edge_touching_voxels_are_one_lesion_at_18_but_two_at_6():
 
 def test_order_by_decreasing_size_with_boxes_and_centroids():
     mask = np.zeros((20, 20, 20), np.uint8)
-    mask[1:3, 1:3, 1:3] = 1          # 8 voxels
-    mask[10:14, 10:13, 5:7] = 1      # 24 voxels
-    mask[17, 17, 17] = 1             # 1 voxel
+    mask[1:3, 1:3, 1:3] = 1  # 8 voxels
+    mask[10:14, 10:13, 5:7] = 1  # 24 voxels
+    mask[17, 17, 17] = 1  # 1 voxel
     lesions = label_components(mask)
     assert [c.voxel_count for c in lesions] == [24, 8, 1]
     assert lesions.items[0].bbox == (slice(10, 14), slice(10, 13), slice(5, 7))
@@ -42,7 +42,7 @@ def test_order_by_decreasing_size_with_boxes_and_centroids():
 def test_equal_sizes_are_ordered_by_world_position_whatever_the_storage():
     affine = np.diag([2.0, 2.0, 3.0, 1.0])
     mask = np.zeros((10, 10, 10), np.uint8)
-    mask[1:3, 1:3, 7:9] = 1   # superior one (higher z) comes first
+    mask[1:3, 1:3, 7:9] = 1  # superior one (higher z) comes first
     mask[6:8, 6:8, 1:3] = 1
     first = label_components(mask, affine=affine).items[0]
     assert first.bbox[2] == slice(7, 9)

@@ -7,15 +7,15 @@ from fapiseg.metrics.detection import match_lesions
 
 
 def _case():
-    """Three reference lesions; predictions: a sliver on lesion 1, one blob over lesions 2 and 3, one stray."""
+    """Three reference lesions; predicted: a sliver on lesion 1, one blob over lesions 2 and 3, one stray."""
     ref = np.zeros((30, 30, 10), bool)
     pred = np.zeros_like(ref)
-    ref[2:8, 2:8, 2:8] = True             # 216 voxels
-    pred[7:9, 2:4, 2:4] = True            # overlaps 4 voxels of it: IoU 4/(216+8-4)
+    ref[2:8, 2:8, 2:8] = True  # 216 voxels
+    pred[7:9, 2:4, 2:4] = True  # overlaps 4 voxels of it: IoU 4/(216+8-4)
     ref[15:18, 15:18, 2:5] = True
     ref[15:18, 20:23, 2:5] = True
-    pred[15:18, 15:23, 2:5] = True        # covers both and the gap between
-    pred[26:28, 26:28, 6:8] = True        # matches nothing
+    pred[15:18, 15:23, 2:5] = True  # covers both and the gap between
+    pred[26:28, 26:28, 6:8] = True  # matches nothing
     return pred, ref
 
 

@@ -6,16 +6,19 @@ import pytest
 from fapiseg.errors import FapisegError
 from fapiseg.metrics.diagnostic import diagnostic_accuracy, proportion, read_reference_csv, wilson_interval
 
-Z2 = 1.959963984540054 ** 2
+Z2 = 1.959963984540054**2
 
 
-@pytest.mark.parametrize("k, n, low, high", [
-    (81, 263, 0.2553, 0.3662),   # Newcombe (1998), Stat Med 17:857, table I, method 3
-    (15, 148, 0.0624, 0.1605),
-    (0, 20, 0.0, 0.1611),
-    (1, 29, 0.0061, 0.1718),
-    (8, 10, 0.4902, 0.9433),
-])
+@pytest.mark.parametrize(
+    "k, n, low, high",
+    [
+        (81, 263, 0.2553, 0.3662),  # Newcombe (1998), Stat Med 17:857, table I, method 3
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+        (8, 10, 0.4902, 0.9433),
+    ],
+)
 def test_wilson_matches_published_values(k, n, low, high):
     got = wilson_interval(k, n)
     assert got == pytest.approx((low, high), abs=5e-5)
@@ -63,10 +66,15 @@ def test_reference_csv_per_scan_and_per_region(tmp_path):
     assert list(read_reference_csv(regions).columns) == ["case", "region", "positive"]
 
 
-@pytest.mark.parametrize("text, reason", [("case,result\np1/t0,1\n", "missing"),
-                                          ("case,positive\np1/t0,2\n", "0 or 1"),
-                                          ("case,positive\np1/t0,1\np1/t0,0\n", "duplicate"),
-                                          ("case,region,positive\np1/t0,liver,1\n", "integer")])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("case,result\np1/t0,1\n", "missing"),
+        ("case,positive\np1/t0,2\n", "0 or 1"),
+        ("case,positive\np1/t0,1\np1/t0,0\n", "duplicate"),
+        ("case,region,positive\np1/t0,liver,1\n", "integer"),
+    ],
+)
 def test_bad_reference_csv_is_refused(tmp_path, text, reason):
     path = tmp_path / "ref.csv"
     path.write_text(text)

@@ -60,14 +60,14 @@ def test_ellipse_at_45_degrees_measures_its_axes():
     d = recist_diameters(lesion, affine)
     assert d.longest_mm == pytest.approx(24.0, abs=s * np.sqrt(2))
     assert d.short_axis_mm == pytest.approx(10.0, abs=s * np.sqrt(2) + 0.1)
-    assert d.longest_mm > 2 * np.sqrt((12.0 ** 2 + 5.0 ** 2) / 2) + 2  # not the axis-aligned extent
+    assert d.longest_mm > 2 * np.sqrt((12.0**2 + 5.0**2) / 2) + 2  # not the axis-aligned extent
 
 
 def test_short_axis_comes_from_the_slice_of_the_longest_diameter():
     affine = np.diag([1.0, 1.0, 2.0, 1.0])
     lesion = np.zeros((12, 12, 2), bool)
     lesion[0:10, 0:2, 0] = True  # long and thin: diagonal ~10.2, short ~2
-    lesion[0:6, 0:6, 1] = True   # square: diagonal 8.5 both ways
+    lesion[0:6, 0:6, 1] = True  # square: diagonal 8.5 both ways
     d = recist_diameters(lesion, affine)
     assert d.slice_index == 0
     assert d.longest_mm == pytest.approx(np.hypot(10, 2))

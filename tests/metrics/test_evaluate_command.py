@@ -15,7 +15,13 @@ def test_evaluate_writes_everything_and_fails_at_the_end(tmp_path, capsys):
     err = capsys.readouterr().err
     for case in ("p3/t0", "p4/t0", "p5/t0"):
         assert f"fapiseg evaluate: {case}: " in err
-    assert sorted(p.name for p in out.iterdir()) == ["cases.csv", "froc.csv", "froc.png", "lesions.csv", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cases.csv",
+        "froc.csv",
+        "froc.png",
+        "lesions.csv",
+        "summary.json",
+    ]
     summary = json.loads((out / "summary.json").read_text())
     for key in ("dice", "fpv_ml", "fnv_ml", "lesion_sensitivity", "fp_per_scan"):
         assert isinstance(summary[key], float)
@@ -46,14 +52,44 @@ def test_reference_csv_is_the_scan_truth_and_needs_no_masks(tmp_path):
     csv = tmp_path / "reference.csv"
     csv.write_text("case,positive\np1/t0,1\np2/t0,1\n")
     out = tmp_path / "eval"
-    assert main(["evaluate", "--pred", str(pred), "--ref", str(data), "--out", str(out), "--reference-csv", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pred",
+                str(pred),
+                "--ref",
+                str(data),
+                "--out",
+                str(out),
+                "--reference-csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     block = json.loads((out / "summary.json").read_text())["reference_standard"]
-    assert block["level"] == "scan" and block["sensitivity"]["value"] == 0.5 and block["sensitivity"]["n"] == 2
+    assert (
+        block["level"] == "scan" and block["sensitivity"]["value"] == 0.5 and block["sensitivity"]["n"] == 2
+    )
     assert pd.read_csv(out / "cases.csv")["reference_standard_positive"].tolist() == [1, 1]
 
 
 def test_missing_folders_are_one_line_errors(tmp_path, capsys):
-    assert main(["evaluate", "--pred", str(tmp_path / "nowhere"), "--ref", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pred",
+                str(tmp_path / "nowhere"),
+                "--ref",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
     assert "not a folder" in capsys.readouterr().err
 
 
@@ -61,5 +97,10 @@ def test_iou_threshold_option(tmp_path):
     data, pred = tmp_path / "data", tmp_path / "pred"
     write_study(data, "p1/t0", LESION_A, LESION_A, pred)
     out = tmp_path / "eval"
-    assert main(["evaluate", "--pred", str(pred), "--ref", str(data), "--out", str(out), "--iou-threshold", "0.5"]) == 0
+    assert (
+        main(
+            ["evaluate", "--pred", str(pred), "--ref", str(data), "--out", str(out), "--iou-threshold", "0.5"]
+        )
+        == 0
+    )
     assert json.loads((out / "summary.json").read_text())["lesion_matching"] == "iou>=0.5"

@@ -2,10 +2,12 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from fapiseg.cli import main
 from fapiseg.metrics import LESION_COLUMNS
 from tests.conftest import write_nifti
+from tests.metrics.synthetic import thorax_phantom
 
 
 def _files(tmp_path, aniso_affine, ct=True):
@@ -38,13 +40,30 @@ def test_lesions_csv_has_the_contract_columns_in_volume_order(tmp_path, aniso_af
 def test_reference_suv_and_mask_options(tmp_path, aniso_affine):
     pet, mask = _files(tmp_path, aniso_affine, ct=False)
     out = tmp_path / "lesions.csv"
-    assert main(["lesions", "--pet", str(pet), "--mask", str(mask), "--out", str(out), "--reference-suv", "2"]) == 0
+    assert (
+        main(["lesions", "--pet", str(pet), "--mask", str(mask), "--out", str(out), "--reference-suv", "2"])
+        == 0
+    )
     assert pd.read_csv(out)["tbr"].tolist() == [3.0, 4.5]
     reference = np.zeros((40, 36, 30), np.uint8)
     reference[30:35, 2:6, 2:6] = 1
     write_nifti(tmp_path / "REF.nii.gz", reference, aniso_affine)
-    assert main(["lesions", "--pet", str(pet), "--mask", str(mask), "--out", str(out),
-                 "--reference-mask", str(tmp_path / "REF.nii.gz")]) == 0
+    assert (
+        main(
+            [
+                "lesions",
+                "--pet",
+                str(pet),
+                "--mask",
+                str(mask),
+                "--out",
+                str(out),
+                "--reference-mask",
+                str(tmp_path / "REF.nii.gz"),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out)
     assert table["tbr"].tolist() == [6.0, 9.0] and table["tbr_reference"].tolist() == ["mask", "mask"]
 
@@ -52,8 +71,48 @@ def test_reference_suv_and_mask_options(tmp_path, aniso_affine):
 def test_mask_on_another_grid_is_a_one_line_error(tmp_path, aniso_affine, capsys):
     pet, _ = _files(tmp_path, aniso_affine)
     write_nifti(tmp_path / "SMALL.nii.gz", np.zeros((10, 10, 10), np.uint8), aniso_affine)
-    assert main(["lesions", "--pet", str(pet), "--mask", str(tmp_path / "SMALL.nii.gz"),
-                 "--out", str(tmp_path / "x.csv")]) == 1
+    assert (
+        main(
+            [
+                "lesions",
+                "--pet",
+                str(pet),
+                "--mask",
+                str(tmp_path / "SMALL.nii.gz"),
+                "--out",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip()
     assert "not on the PET grid" in err and "\n" not in err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_ct_beside_the_pet_gives_the_automatic_aorta_reference(tmp_path, capsys):
+    ct, pet, affine, truth = thorax_phantom()
+    mask = np.zeros(pet.shape, np.uint8)
+    mask[60:63, 40:43, 50:53] = 1
+    pet[mask > 0] = 7.2
+    write_nifti(tmp_path / "SUV.nii.gz", pet, affine)
+    write_nifti(tmp_path / "CTres.nii.gz", ct, affine)
+    write_nifti(tmp_path / "MASK.nii.gz", mask, affine)
+    out = tmp_path / "lesions.csv"
+    assert (
+        main(
+            [
+                "lesions",
+                "--pet",
+                str(tmp_path / "SUV.nii.gz"),
+                "--mask",
+                str(tmp_path / "MASK.nii.gz"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    row = pd.read_csv(out).iloc[0]
+    assert row["tbr_reference"] == "aorta" and row["tbr"] == pytest.approx(7.2 / truth["aorta_suv"], rel=1e-6)
+    assert "TBR against aorta" in capsys.readouterr().out

@@ -12,9 +12,13 @@ VOXEL_ML = 0.012
 
 def _autopet_reference(gt, pred):
     """The challenge's own loops (lab-midas/autoPET val_script.py), restated: one component at a time."""
+
     def unmatched(mask, other):
         labels = cc3d.connected_components(mask.astype(np.uint8), connectivity=18)
-        return sum(int((labels == i).sum()) for i in range(1, labels.max() + 1) if ((labels == i) * other).sum() == 0)
+        return sum(
+            int((labels == i).sum()) for i in range(1, labels.max() + 1) if ((labels == i) * other).sum() == 0
+        )
+
     dice = 2 * (gt * pred).sum() / (gt.sum() + pred.sum())
     return dice, unmatched(pred, gt) * VOXEL_ML, unmatched(gt, pred) * VOXEL_ML
 
@@ -22,10 +26,10 @@ def _autopet_reference(gt, pred):
 def test_constructed_case():
     ref = np.zeros((20, 20, 20), bool)
     pred = np.zeros_like(ref)
-    ref[2:5, 2:5, 2:5] = True        # 27 voxels, found with overlap 18
+    ref[2:5, 2:5, 2:5] = True  # 27 voxels, found with overlap 18
     pred[3:6, 2:5, 2:5] = True
     ref[10:12, 10:12, 10:12] = True  # 8 voxels, missed
-    pred[15:17, 15:17, 2:4] = True   # 8 voxels, false positive
+    pred[15:17, 15:17, 2:4] = True  # 8 voxels, false positive
     scores = dice_fpv_fnv(pred, ref, AFFINE)
     assert scores.dice == pytest.approx(2 * 18 / 70)
     assert scores.fpv_ml == pytest.approx(8 * VOXEL_ML)
@@ -39,7 +43,7 @@ def test_corner_touching_prediction_is_a_false_positive_at_18_connectivity():
     ref[2, 2, 2] = pred[2, 2, 2] = True
     pred[3, 3, 3] = True
     assert false_positive_volume_ml(pred, ref, AFFINE) == pytest.approx(VOXEL_ML)
-    pred[3, 3, 3], pred[3, 3, 2] = False, True   # edge-touching: one component at 18 too
+    pred[3, 3, 3], pred[3, 3, 2] = False, True  # edge-touching: one component at 18 too
     assert false_positive_volume_ml(pred, ref, AFFINE) == 0.0
 
 
@@ -67,4 +71,8 @@ def test_random_blobs_agree_with_the_challenge_code(seed):
     pred = rng.random((24, 24, 16)) > 0.93
     scores = dice_fpv_fnv(pred, ref, AFFINE)
     dice, fpv, fnv = _autopet_reference(ref, pred)
-    assert scores.dice == pytest.approx(dice) and scores.fpv_ml == pytest.approx(fpv) and scores.fnv_ml == pytest.approx(fnv)
+    assert (
+        scores.dice == pytest.approx(dice)
+        and scores.fpv_ml == pytest.approx(fpv)
+        and scores.fnv_ml == pytest.approx(fnv)
+    )

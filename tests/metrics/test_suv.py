@@ -36,7 +36,7 @@ def test_sphere_on_a_2mm_grid_holds_123_voxels():
 
 
 def test_sphere_on_a_1mm_grid_is_close_to_1_ml():
-    count = sum(1 for i, j, k in itertools.product(range(-7, 8), repeat=3) if i * i + j * j + k * k <= 6.2 ** 2)
+    count = sum(1 for i, j, k in itertools.product(range(-7, 8), repeat=3) if i * i + j * j + k * k <= 6.2**2)
     assert sphere_runs(np.eye(4)).voxel_count == count
     assert abs(count / 1000 - 1) < 0.03
 
@@ -44,7 +44,9 @@ def test_sphere_on_a_1mm_grid_is_close_to_1_ml():
 @pytest.mark.parametrize("affine", [np.diag([-2.5, 2.0, 3.0, 1.0]), SHEARED])
 def test_sphere_matches_the_world_distance_on_anisotropic_and_sheared_grids(affine):
     runs = sphere_runs(affine)
-    offsets = [(i, j, k) for i, j, lo, hi in zip(runs.di, runs.dj, runs.k_lo, runs.k_hi) for k in range(lo, hi + 1)]
+    offsets = [
+        (i, j, k) for i, j, lo, hi in zip(runs.di, runs.dj, runs.k_lo, runs.k_hi) for k in range(lo, hi + 1)
+    ]
     r = 8
     grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1)] * 3, indexing="ij"), -1).reshape(-1, 3)
     expected = grid[np.linalg.norm(grid @ affine[:3, :3].T, axis=1) <= 6.2]

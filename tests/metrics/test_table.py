@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from scipy import ndimage
 
 from fapiseg.metrics import LESION_COLUMNS, lesion_table
@@ -17,7 +16,7 @@ def test_voxelised_sphere_volume_within_half_a_percent_on_a_fine_anisotropic_gri
     shape = tuple(int(26 / s) for s in spacing)
     mask = ball(shape, affine, (13.0, 13.0, 13.0), 10.0)
     table = lesion_table(np.ones(shape, np.float32), mask, affine, fractions=())
-    assert table["volume_ml"].iloc[0] == pytest.approx(4 / 3 * np.pi * 10.0 ** 3 / 1000, rel=0.005)
+    assert table["volume_ml"].iloc[0] == pytest.approx(4 / 3 * np.pi * 10.0**3 / 1000, rel=0.005)
 
 
 def test_two_boxes_ordered_by_volume_with_exact_statistics():
@@ -37,7 +36,8 @@ def test_two_boxes_ordered_by_volume_with_exact_statistics():
     assert big["suv_max"] == 10.0 and big["suv_mean"] == pytest.approx((63 * 6 + 10) / 64)
     assert big["tl_fap"] == pytest.approx(big["volume_ml"] * big["suv_mean"])
     assert [big["centroid_x_mm"], big["centroid_y_mm"], big["centroid_z_mm"]] == pytest.approx(
-        [50 - 2.5 * 6.5, 30 - 2.0 * 6.5, -40 + 3.0 * 6.5])
+        [50 - 2.5 * 6.5, 30 - 2.0 * 6.5, -40 + 3.0 * 6.5]
+    )
     assert big["longest_diameter_mm"] == pytest.approx(np.hypot(10.0, 8.0))
     assert big["voxel_count"] == 64
 
@@ -49,7 +49,7 @@ def test_the_same_world_lesions_stored_differently_give_the_same_table(flips, or
     shape = (30, 28, 16)
     suv = rng.uniform(0.5, 2.0, shape)
     mask = ball(shape, affine, (-10.0, 0.0, 5.0), 9.0) | ball(shape, affine, (20.0, 15.0, 10.0), 5.0)
-    mask[0:2, 0:2, 0:2] = True           # a lesion in the corner: SUVpeak sphere clipped
+    mask[0:2, 0:2, 0:2] = True  # a lesion in the corner: SUVpeak sphere clipped
     suv[mask] += 5.0
     expected = lesion_table(suv, mask, affine)
     stored_suv, stored_affine = flip_and_permute(suv, affine, flips, order)
@@ -100,7 +100,7 @@ def test_mismatched_shapes_are_refused():
 
 @pytest.mark.skipif(not ARCHIVE.exists(), reason=f"the shared real scan is absent ({ARCHIVE})")
 def test_real_tumour_against_independent_computations(tmp_path):
-    """The drawn sarcoma on a real whole-body PET (4.7 x 4.7 x 3.3 mm, LPS stored): checked without fapiseg."""
+    """The drawn sarcoma on a real whole-body PET (4.7 x 4.7 x 3.3 mm, LPS), checked without fapiseg."""
     tumour = load_real_tumour(tmp_path)
     row = lesion_table(tumour.activity, tumour.mask, tumour.affine).iloc[0]
     values = tumour.activity[tumour.mask]
@@ -108,8 +108,10 @@ def test_real_tumour_against_independent_computations(tmp_path):
     centre = world_grid(tumour.mask.shape, tumour.affine)[tumour.mask].mean(axis=0)
     assert [row["centroid_x_mm"], row["centroid_y_mm"], row["centroid_z_mm"]] == pytest.approx(centre)
     # Volume against the outlines' polygon areas (shoelace) times the slice spacing.
-    areas = [0.5 * abs(np.dot(c[:, 0], np.roll(c[:, 1], -1)) - np.dot(c[:, 1], np.roll(c[:, 0], -1)))
-             for c in tumour.contours_mm]
+    areas = [
+        0.5 * abs(np.dot(c[:, 0], np.roll(c[:, 1], -1)) - np.dot(c[:, 1], np.roll(c[:, 0], -1)))
+        for c in tumour.contours_mm
+    ]
     assert row["volume_ml"] == pytest.approx(sum(areas) * abs(tumour.affine[2, 2]) / 1000, rel=0.02)
     # Longest diameter against the outlines' own largest in-plane distance, within a voxel diagonal.
     feret = max(np.linalg.norm(c[:, None, :2] - c[None, :, :2], axis=-1).max() for c in tumour.contours_mm)
