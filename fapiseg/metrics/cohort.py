@@ -107,9 +107,8 @@ def froc(evaluation: Evaluation) -> tuple[pd.DataFrame, str]:
             best[pair.ref] = np.fmax(best[pair.ref], scores[pair.pred])
         detection_scores.extend(best)
         fp_scores.extend(scores[~r.detection.pred_matched])
-    return froc_curve(detection_scores, fp_scores, len(scored)), (
-        "mean_probability" if use_probability else "suv_max"
-    )
+    score_name = "mean_probability" if use_probability else "suv_max"
+    return froc_curve(detection_scores, fp_scores, len(scored)), score_name
 
 
 def summarise(evaluation: Evaluation, froc_score: str = "suv_max") -> dict:

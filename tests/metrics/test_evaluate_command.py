@@ -8,20 +8,19 @@ from fapiseg.cli import main
 from tests.metrics.cohort_data import LESION_A, make_cohort, write_study
 
 
+def _evaluate(pred, data, out, *options) -> int:
+    return main(["evaluate", "--pred", str(pred), "--ref", str(data), "--out", str(out), *map(str, options)])
+
+
 def test_evaluate_writes_everything_and_fails_at_the_end(tmp_path, capsys):
     data, pred = make_cohort(tmp_path)
     out = tmp_path / "eval"
-    assert main(["evaluate", "--pred", str(pred), "--ref", str(data), "--out", str(out)]) == 1
+    assert _evaluate(pred, data, out) == 1
     err = capsys.readouterr().err
     for case in ("p3/t0", "p4/t0", "p5/t0"):
         assert f"fapiseg evaluate: {case}: " in err
-    assert sorted(p.name for p in out.iterdir()) == [
-        "cases.csv",
-        "froc.csv",
-        "froc.png",
-        "lesions.csv",
-        "summary.json",
-    ]
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["cases.csv", "froc.csv", "froc.png", "lesions.csv", "summary.json"]
     summary = json.loads((out / "summary.json").read_text())
     for key in ("dice", "fpv_ml", "fnv_ml", "lesion_sensitivity", "fp_per_scan"):
         assert isinstance(summary[key], float)
@@ -38,7 +37,7 @@ def test_perfect_predictions_score_dice_one_and_exit_zero(tmp_path, capsys):
     data, pred = tmp_path / "data", tmp_path / "pred"
     write_study(data, "p1/t0", LESION_A, LESION_A, pred)
     write_study(data, "p2/t0", LESION_A * 0, LESION_A * 0, pred)
-    assert main(["evaluate", "--pred", str(pred), "--ref", str(data), "--out", str(tmp_path / "eval")]) == 0
+    assert _evaluate(pred, data, tmp_path / "eval") == 0
     summary = json.loads((tmp_path / "eval/summary.json").read_text())
     assert summary["dice"] == 1.0 and summary["fpv_ml"] == 0.0 and summary["lesion_sensitivity"] == 1.0
     assert summary["scan"]["accuracy"]["value"] == 1.0 and summary["scan"]["accuracy"]["n"] == 2
@@ -52,22 +51,7 @@ def test_reference_csv_is_the_scan_truth_and_needs_no_masks(tmp_path):
     csv = tmp_path / "reference.csv"
     csv.write_text("case,positive\np1/t0,1\np2/t0,1\n")
     out = tmp_path / "eval"
-    assert (
-        main(
-            [
-                "evaluate",
-                "--pred",
-                str(pred),
-                "--ref",
-                str(data),
-                "--out",
-                str(out),
-                "--reference-csv",
-                str(csv),
-            ]
-        )
-        == 0
-    )
+    assert _evaluate(pred, data, out, "--reference-csv", csv) == 0
     block = json.loads((out / "summary.json").read_text())["reference_standard"]
     assert (
         block["level"] == "scan" and block["sensitivity"]["value"] == 0.5 and block["sensitivity"]["n"] == 2
@@ -76,31 +60,12 @@ def test_reference_csv_is_the_scan_truth_and_needs_no_masks(tmp_path):
 
 
 def test_missing_folders_are_one_line_errors(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "evaluate",
-                "--pred",
-                str(tmp_path / "nowhere"),
-                "--ref",
-                str(tmp_path),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 1
-    )
+    assert _evaluate(tmp_path / "nowhere", tmp_path, tmp_path / "o") == 1
     assert "not a folder" in capsys.readouterr().err
 
 
 def test_iou_threshold_option(tmp_path):
     data, pred = tmp_path / "data", tmp_path / "pred"
     write_study(data, "p1/t0", LESION_A, LESION_A, pred)
-    out = tmp_path / "eval"
-    assert (
-        main(
-            ["evaluate", "--pred", str(pred), "--ref", str(data), "--out", str(out), "--iou-threshold", "0.5"]
-        )
-        == 0
-    )
-    assert json.loads((out / "summary.json").read_text())["lesion_matching"] == "iou>=0.5"
+    assert _evaluate(pred, data, tmp_path / "eval", "--iou-threshold", 0.5) == 0
+    assert json.loads((tmp_path / "eval/summary.json").read_text())["lesion_matching"] == "iou>=0.5"
