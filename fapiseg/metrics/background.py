@@ -79,7 +79,10 @@ def reference_from_mask(
         raise ValueError(f"reference mask shape {voi.shape} differs from the PET's {suv.shape}")
     if not voi.any():
         raise ValueError("the reference mask holds no voxel outside the lesions")
-    return BackgroundReference("mask", float(suv[voi].mean(dtype=np.float64)), voi)
+    mean = float(suv[voi].mean(dtype=np.float64))
+    if mean <= 0:
+        raise ValueError(f"the reference mask's mean SUV is {mean:.3g}; a ratio needs a positive reference")
+    return BackgroundReference("mask", mean, voi)
 
 
 def find_background(
@@ -108,7 +111,8 @@ def find_background(
         if voi.any():
             values = suv[voi].astype(np.float64)
             mean = _robust_mean(values) if kind == "liver" else float(values.mean())
-            return BackgroundReference(kind, mean, voi)
+            if mean > 0:  # no uptake at all (an empty PET region) is no reference
+                return BackgroundReference(kind, mean, voi)
     return None
 
 

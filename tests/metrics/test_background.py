@@ -92,3 +92,10 @@ def test_bad_references_are_refused():
         reference_from_value(0.0)
     with pytest.raises(ValueError):
         reference_from_mask(np.ones((4, 4, 4)), np.zeros((4, 4, 4)))
+    with pytest.raises(ValueError, match="positive"):
+        reference_from_mask(np.zeros((4, 4, 4)), np.ones((4, 4, 4)))
+
+
+def test_a_structure_without_uptake_is_no_reference(thorax):
+    ct, pet, affine, _ = thorax
+    assert find_background(np.zeros_like(pet), ct, affine) is None
