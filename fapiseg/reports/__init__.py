@@ -1,0 +1,28 @@
+"""Figures (maximum-intensity projections with outlines) and the self-contained HTML report.
+
+The names below load their module on first use, so that ``fapiseg --help`` does not import matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Outline": "mip",
+    "MipImage": "mip",
+    "draw_mip": "mip",
+    "mip_figure": "mip",
+    "mip_image": "mip",
+    "figure_to_base64_png": "embed",
+    "figure_to_png": "embed",
+    "img_tag": "embed",
+    "png_data_uri": "embed",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
