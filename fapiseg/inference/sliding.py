@@ -1,0 +1,103 @@
+"""Sliding-window inference that skips windows which cannot hold a lesion.
+
+MONAI's :func:`monai.inferers.sliding_window_inference` does the windowing, padding and Gaussian
+blending; this module only decides, window by window, whether the network needs to run. A window is
+skipped when none of its voxels is a *candidate*: a voxel with uptake at or above a floor (PET) that
+lies in the body (CT above air). A skipped window contributes the certain-background probability
+(1, 0) to the blend.
+
+Guarantee: a candidate voxel is never inside a skipped window, so every window that covers it runs and
+its blended probabilities are exactly those of the plain sliding window. Only voxels below the uptake
+floor (or in air) can differ, and there the lesion probability can only go down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from monai.inferers import sliding_window_inference
+
+Predictor = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class WindowSkip:
+    """When a window may be skipped, in the network's input units (after intensity scaling).
+
+    A voxel is a candidate when channel ``pet_channel`` is >= ``pet_floor`` and, if ``ct_channel`` is
+    set, channel ``ct_channel`` is >= ``ct_floor``. A window without a candidate voxel is skipped.
+    """
+
+    pet_floor: float
+    pet_channel: int = 0
+    ct_floor: float | None = None
+    ct_channel: int | None = None
+
+    def candidates(self, image: torch.Tensor) -> torch.Tensor:
+        """Candidate voxels of ``image`` (B, C, *spatial): a bool tensor (B, *spatial)."""
+        hot = image[:, self.pet_channel] >= self.pet_floor
+        if self.ct_channel is not None and self.ct_floor is not None:
+            hot &= image[:, self.ct_channel] >= self.ct_floor
+        return hot
+
+    def keep(self, windows: torch.Tensor) -> torch.Tensor:
+        """Which windows (B, C, *roi) hold a candidate voxel: a bool tensor (B,)."""
+        return self.candidates(windows).flatten(1).any(dim=1)
+
+
+@dataclass
+class WindowCount:
+    """How many windows the network ran on, and how many were skipped."""
+
+    run: int = 0
+    skipped: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.run + self.skipped
+
+
+def sliding_window_probabilities(
+    image: torch.Tensor,
+    predictor: Predictor,
+    roi_size: tuple[int, int, int],
+    overlap: float,
+    sw_batch_size: int = 2,
+    skip: WindowSkip | None = None,
+    background: tuple[float, ...] = (1.0, 0.0),
+    sigma_scale: float = 0.125,
+    count: WindowCount | None = None,
+) -> torch.Tensor:
+    """Class probabilities (1, K, *spatial) of ``image`` (1, C, *spatial), Gaussian-blended windows.
+
+    ``predictor`` maps windows (B, C, *roi) to probabilities (B, K, *roi) (softmax already applied, so
+    that the background value of a skipped window blends on the same scale). ``skip=None`` runs every
+    window: then this is exactly MONAI's sliding window of ``predictor``. ``count`` (optional) receives
+    the number of windows run and skipped.
+    """
+    count = count if count is not None else WindowCount()
+    fill = torch.tensor(background, dtype=torch.float32).view(1, -1, *([1] * len(roi_size)))
+
+    def run_windows(windows: torch.Tensor, _coords) -> torch.Tensor:
+        keep = torch.ones(len(windows), dtype=torch.bool) if skip is None else skip.keep(windows).cpu()
+        count.run += int(keep.sum())
+        count.skipped += int((~keep).sum())
+        if bool(keep.all()):
+            return predictor(windows).float()
+        out = fill.to(windows.device).expand(len(windows), -1, *windows.shape[2:]).clone()
+        if bool(keep.any()):
+            out[keep.to(windows.device)] = predictor(windows[keep.to(windows.device)]).float()
+        return out
+
+    return sliding_window_inference(
+        image,
+        roi_size,
+        sw_batch_size,
+        run_windows,
+        overlap=overlap,
+        mode="gaussian",
+        sigma_scale=sigma_scale,
+        with_coord=True,
+    )

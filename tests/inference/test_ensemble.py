@@ -1,0 +1,75 @@
+"""Averaging networks and mirrored copies, and reduced precision, on one batch of windows."""
+
+import pytest
+import torch
+from monai.networks.nets import UNet
+
+from fapiseg.inference.ensemble import WindowPredictor, autocast_dtype, mirror_axes, resolve_device
+
+CPU = torch.device("cpu")
+
+
+def small_net(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return UNet(3, 2, 2, channels=(4, 8), strides=(2,), num_res_units=0).eval()
+
+
+@pytest.fixture(scope="module")
+def windows():
+    return torch.randn(2, 2, 16, 16, 16, generator=torch.Generator().manual_seed(3))
+
+
+def test_one_network_without_tta_is_its_softmax(windows):
+    net = small_net(0)
+    out = WindowPredictor([net], CPU, channels_last=False)(windows)
+    with torch.no_grad():
+        torch.testing.assert_close(out, torch.softmax(net(windows), 1))
+
+
+def test_tta_averages_the_eight_mirrored_predictions_flipped_back(windows):
+    net = small_net(0)
+    flips = mirror_axes(True)
+    assert len(set(flips)) == 8 and () in flips and (2, 3, 4) in flips
+    with torch.no_grad():
+        expected = (
+            sum(
+                torch.softmax(net(windows.flip(a)), 1).flip(a) if a else torch.softmax(net(windows), 1)
+                for a in flips
+            )
+            / 8
+        )
+    torch.testing.assert_close(WindowPredictor([net], CPU, flips, channels_last=False)(windows), expected)
+
+
+def test_tta_leaves_a_mirror_symmetric_network_unchanged(windows):
+    pointwise = torch.nn.Conv3d(2, 2, 1).eval()
+    plain = WindowPredictor([pointwise], CPU)(windows)
+    torch.testing.assert_close(WindowPredictor([pointwise], CPU, mirror_axes(True))(windows), plain)
+
+
+def test_an_ensemble_is_the_mean_of_its_members(windows):
+    a, b = small_net(0), small_net(1)
+    mean = (WindowPredictor([a], CPU)(windows) + WindowPredictor([b], CPU)(windows)) / 2
+    torch.testing.assert_close(WindowPredictor([a, b], CPU)(windows), mean)
+
+
+def test_channels_last_and_bfloat16_keep_the_probabilities(windows):
+    net = small_net(0)
+    reference = WindowPredictor([net], CPU, channels_last=False)(windows)
+    torch.testing.assert_close(
+        WindowPredictor([net], CPU, channels_last=True)(windows), reference, atol=1e-5, rtol=1e-4
+    )
+    low = WindowPredictor([net], CPU, dtype=torch.bfloat16)(windows)
+    assert low.dtype == torch.float32
+    assert (low - reference).abs().max() < 0.05
+
+
+def test_precision_and_device_choices():
+    assert autocast_dtype("fp32", CPU) is None
+    assert autocast_dtype("bf16", CPU) == torch.bfloat16
+    assert autocast_dtype("auto", torch.device("cuda")) == torch.float16
+    assert autocast_dtype("auto", CPU) in (torch.bfloat16, None)
+    with pytest.raises(ValueError, match="precision"):
+        autocast_dtype("int8", CPU)
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == CPU
