@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fapiseg.io.dicom.export_command",
     "fapiseg.metrics.lesions_command",
     "fapiseg.metrics.evaluate_command",
+    "fapiseg.reports.command",
 )
 
 

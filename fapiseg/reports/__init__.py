@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
+    "Marker": "mip",
     "Outline": "mip",
+    "display_position": "mip",
     "MipImage": "mip",
     "draw_mip": "mip",
     "mip_figure": "mip",

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from nibabel.orientations import apply_orientation, io_orientation
 
-from fapiseg.io.geometry import spacing_mm
+from fapiseg.io.geometry import spacing_mm, world_to_voxel
 
 VIEWS = ("coronal", "sagittal")
 #: Labels of the image's left and right edges in each view.
@@ -36,6 +36,16 @@ class Outline:
 
     mask: np.ndarray
     label: str
+    color: str = "tab:red"
+    linewidth: float = 1.0
+
+
+@dataclass
+class Marker:
+    """A text label (e.g. a lesion number) drawn at a world point (RAS+, mm) on every view."""
+
+    text: str
+    xyz_mm: tuple[float, float, float]
     color: str = "tab:red"
 
 
@@ -64,6 +74,22 @@ def to_ras(volume: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return ras, spacing
 
 
+def display_position(affine: np.ndarray, shape: tuple, view: str, xyz_mm) -> tuple[float, float]:
+    """Where a world point (RAS+, mm) appears on :func:`mip_image`'s picture: (horizontal, vertical) mm
+    from the top-left corner, in the coordinates of :attr:`MipImage.extent`."""
+    ornt = io_orientation(np.asarray(affine, float))
+    ijk = world_to_voxel(affine, np.asarray(xyz_mm, float))
+    ras_index, ras_size, spacing = np.empty(3), np.empty(3), np.empty(3)
+    for axis, (target, flip) in enumerate(ornt.astype(int)):
+        ras_index[target] = ijk[axis] if flip == 1 else shape[axis] - 1 - ijk[axis]
+        ras_size[target] = shape[axis]
+        spacing[target] = spacing_mm(affine)[axis]
+    across = 0 if view == "coronal" else 1
+    col = ras_size[across] - 1 - ras_index[across]
+    row = ras_size[2] - 1 - ras_index[2]
+    return float((col + 0.5) * spacing[across]), float((row + 0.5) * spacing[2])
+
+
 def mip_image(volume: np.ndarray, affine: np.ndarray, view: str, reduce: str = "max") -> MipImage:
     """Project ``volume`` (i, j, k on ``affine``) for display in ``view`` ("coronal" or "sagittal").
 
@@ -87,8 +113,10 @@ def draw_mip(
     outlines: Sequence[Outline] = (),
     suv_window: tuple[float, float] = DEFAULT_SUV_WINDOW,
     edge_labels: bool = True,
+    markers: Sequence[Marker] = (),
 ) -> None:
-    """Draw the ``view`` MIP of ``pet`` (SUV) into ``ax``, black uptake on white, with mask outlines."""
+    """Draw the ``view`` MIP of ``pet`` (SUV) into ``ax``, black uptake on white, with mask outlines
+    and text markers (e.g. lesion numbers beside their lesions)."""
     image = mip_image(pet, affine, view)
     ax.imshow(
         image.pixels,
@@ -106,7 +134,25 @@ def draw_mip(
             raise ValueError(f"outline {outline.label!r} has shape {outline.mask.shape}, the PET {pet.shape}")
         shadow = mip_image(outline.mask > 0, affine, view, reduce="any").pixels
         if shadow.any():
-            ax.contour(x, y, shadow.astype(np.float32), levels=[0.5], colors=[outline.color], linewidths=1.0)
+            ax.contour(
+                x,
+                y,
+                shadow.astype(np.float32),
+                levels=[0.5],
+                colors=[outline.color],
+                linewidths=outline.linewidth,
+            )
+    for marker in markers:
+        h, v = display_position(affine, pet.shape, view, marker.xyz_mm)
+        ax.annotate(
+            marker.text,
+            (h, v),
+            xytext=(6, 3),
+            textcoords="offset points",
+            fontsize=7,
+            color=marker.color,
+            fontweight="bold",
+        )
     ax.set_xlim(image.extent[0], image.extent[1])
     ax.set_ylim(image.extent[2], image.extent[3])
     ax.set_aspect("equal")
@@ -129,11 +175,12 @@ def mip_figure(
     views: Sequence[str] = VIEWS,
     suv_window: tuple[float, float] = DEFAULT_SUV_WINDOW,
     height_in: float = 5.0,
+    markers: Sequence[Marker] = (),
 ) -> Figure:
     """A figure with the ``views`` MIPs of ``pet`` side by side, panel widths in true proportion.
 
-    ``outlines`` are drawn on every view and named in a legend below. The figure is ``height_in`` inches
-    tall; its width follows the patient's proportions.
+    ``outlines`` are drawn on every view and named in a legend below; ``markers`` label world points.
+    The figure is ``height_in`` inches tall; its width follows the patient's proportions.
     """
     images = [mip_image(pet, affine, v) for v in views]
     widths = [im.extent[1] for im in images]
@@ -141,8 +188,8 @@ def mip_figure(
     fig = Figure(figsize=(max(height_in * sum(widths) / height_mm + 0.4, 2.5), height_in + 0.6), dpi=100)
     axes = fig.subplots(1, len(views), gridspec_kw={"width_ratios": widths}, squeeze=False)[0]
     for ax, view in zip(axes, views):
-        draw_mip(ax, pet, affine, view, outlines, suv_window)
-    handles = [Line2D([], [], color=o.color, label=o.label) for o in outlines]
+        draw_mip(ax, pet, affine, view, outlines, suv_window, markers=markers)
+    handles = [Line2D([], [], color=o.color, linewidth=o.linewidth, label=o.label) for o in outlines]
     handles.append(Line2D([], [], color="none", label=f"SUV {suv_window[0]:g}-{suv_window[1]:g}"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     if title:

@@ -100,3 +100,18 @@ def test_figure_has_one_outline_per_mask_and_panels_in_true_proportion():
 def test_outline_on_another_grid_is_refused():
     with pytest.raises(ValueError, match="shape"):
         mip_figure(ras_volume(), RAS_AFFINE, [Outline(np.zeros((3, 3, 3), bool), "bad")])
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_a_world_point_is_marked_where_its_voxel_is_drawn(storage):
+    from fapiseg.io.geometry import voxel_to_world
+    from fapiseg.reports import display_position
+
+    pet, affine = stored(ras_volume(), RAS_AFFINE, STORAGES[storage])
+    centre = voxel_to_world(RAS_AFFINE, np.array([25.5, 15.5, 33.5]))  # the block's centre, RAS storage
+    for view in ("coronal", "sagittal"):
+        image = mip_image(pet, affine, view)
+        rows, cols = np.nonzero(image.pixels)
+        h, v = display_position(affine, pet.shape, view, centre)
+        assert h == pytest.approx((cols.mean() + 0.5) * image.col_mm)
+        assert v == pytest.approx((rows.mean() + 0.5) * image.row_mm)
