@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fapiseg.metrics.lesions_command",
     "fapiseg.metrics.evaluate_command",
     "fapiseg.reports.command",
+    "fapiseg.longitudinal.command",
 )
 
 
