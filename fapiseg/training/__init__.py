@@ -1,0 +1,1 @@
+"""Training: the body of ``train.py`` (seed, instantiate, fit) and its callbacks."""

@@ -1,0 +1,96 @@
+"""Training callbacks: step timing (is data loading hidden?) and MLflow artifacts.
+
+Neither keeps state in checkpoints, so every checkpoint stays loadable with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytorch_lightning as pl
+from omegaconf import OmegaConf
+from pytorch_lightning.loggers import MLFlowLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+from fapiseg.training.figures import coronal_mip_figure
+
+
+class StepTimer(pl.Callback):
+    """Logs ``perf/it_per_s`` and ``perf/data_wait_share``: the share of step time spent waiting for a batch.
+
+    The wait is the time from the end of one training step (or the start of the epoch) to the start of
+    the next; the compute is the step itself (forward, backward, optimiser).
+    """
+
+    def __init__(self) -> None:
+        self.wait_s = self.compute_s = 0.0
+        self.steps = 0
+        self._mark = self._start = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.wait_s = self.compute_s = 0.0
+        self.steps = 0
+        self._mark = time.perf_counter()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._start = time.perf_counter()
+        self.wait_s += self._start - self._mark
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._mark = time.perf_counter()
+        self.compute_s += self._mark - self._start
+        self.steps += 1
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        total = self.wait_s + self.compute_s
+        if self.steps and total > 0:
+            pl_module.log_dict({"perf/it_per_s": self.steps / total, "perf/data_wait_share": self.wait_s / total},
+                               sync_dist=True)
+
+
+def _mlflow(trainer: pl.Trainer) -> MLFlowLogger | None:
+    return next((lg for lg in trainer.loggers if isinstance(lg, MLFlowLogger)), None)
+
+
+class MlflowArtifacts(pl.Callback):
+    """Logs to the MLflow run (rank 0 only): the resolved config (``config/config.yaml``), validation MIP
+    figures every validation (``figures/epoch_NNNN_case_K.png``) and, at the end, the best checkpoint
+    (``checkpoints/best.ckpt``)."""
+
+    @rank_zero_only
+    def on_fit_start(self, trainer, pl_module) -> None:
+        logger = _mlflow(trainer)
+        if logger is None:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp, "config.yaml")
+            path.write_text(OmegaConf.to_yaml(OmegaConf.create(pl_module.hparams.cfg)))
+            logger.experiment.log_artifact(logger.run_id, str(path), "config")
+
+    @rank_zero_only
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        logger = _mlflow(trainer)
+        if logger is None or trainer.sanity_checking:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            for k, case in enumerate(pl_module.val_cases, start=1):
+                fig = coronal_mip_figure(case["pet"], case["ref"], case["pred"], case["affine"],
+                                         f"epoch {trainer.current_epoch}, validation case {k}")
+                path = Path(tmp, f"epoch_{trainer.current_epoch:04d}_case_{k}.png")
+                fig.savefig(path)
+                plt.close(fig)
+                logger.experiment.log_artifact(logger.run_id, str(path), "figures")
+
+    @rank_zero_only
+    def on_fit_end(self, trainer, pl_module) -> None:
+        logger = _mlflow(trainer)
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if logger is None or not best or not Path(best).is_file():
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            link = Path(tmp, "best.ckpt")
+            link.symlink_to(Path(best).resolve())
+            logger.experiment.log_artifact(logger.run_id, str(link), "checkpoints")
