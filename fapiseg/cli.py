@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fapiseg.metrics.evaluate_command",
     "fapiseg.reports.command",
     "fapiseg.longitudinal.command",
+    "fapiseg.tracking.command",
 )
 
 

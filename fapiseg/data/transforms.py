@@ -162,7 +162,7 @@ def _preprocessing(cfg_data: Mapping, with_label: bool) -> list:
         ScaleIntensityRanged(keys=CT, a_min=lo, a_max=hi, b_min=-1.0, b_max=1.0, clip=True),
         ConcatItemsd(keys=[PET, CT], name=IMAGE, dim=0),
         DeleteItemsd(keys=[PET, CT]),
-        Orientationd(keys=spatial, axcodes="RAS"),
+        Orientationd(keys=spatial, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
         Spacingd(keys=spatial, pixdim=spacing, mode=["bilinear"] + (["nearest"] if with_label else [])),
     ]
     if with_label:
@@ -197,7 +197,7 @@ def training_transforms(cfg_data: Mapping) -> Compose:
             num_samples=int(cfg_data["samples_per_case"]), allow_smaller=True,
         ),
     ]
-    steps += _spatial_augmentation(aug, keys)
+    steps += _spatial_augmentation(aug, keys, patch)
     steps.append(RandSUVd(keys=IMAGE, scaling=suv_scaling(cfg_data), uptake_scale=aug["uptake_scale"],
                           uptake_prob=aug["uptake_prob"], psf_sigma_vox=aug["psf_sigma_vox"], psf_prob=aug["psf_prob"]))
     steps += _intensity_augmentation(aug)
@@ -206,12 +206,12 @@ def training_transforms(cfg_data: Mapping) -> Compose:
     return Compose(steps + [EnsureTyped(keys=keys, dtype=torch.float32, track_meta=False)])
 
 
-def _spatial_augmentation(aug: Mapping, keys: Sequence[str]) -> list:
+def _spatial_augmentation(aug: Mapping, keys: Sequence[str], patch: Sequence[int]) -> list:
     modes = ["bilinear", "nearest"]
     rotate = float(np.deg2rad(aug["rotate_deg"]))
     steps = [
         RandAffined(keys=keys, prob=aug["affine_prob"], rotate_range=(rotate,) * 3, scale_range=(aug["scale"],) * 3,
-                    mode=modes, padding_mode="border", cache_grid=True)
+                    mode=modes, padding_mode="border", spatial_size=patch, cache_grid=True)
     ]
     if aug["elastic_prob"] > 0:
         steps.append(Rand3DElasticd(keys=keys, prob=aug["elastic_prob"], sigma_range=(5, 8),

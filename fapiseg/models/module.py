@@ -60,7 +60,7 @@ class SegmentationModule(pl.LightningModule):
         self.save_hyperparameters({
             "net": plain(net), "loss": plain(loss), "optimizer": plain(optimizer), "scheduler": plain(scheduler),
             "inference": plain(inference), "figure_cases": int(figure_cases), "cfg": plain(cfg),
-        })
+        }, logger=False)  # train() logs the flattened run config itself
         self.network = instantiate(self.hparams.net)
         self.criterion = instantiate(self.hparams.loss)
         self.train_loss = DeepSupervisionLoss(self.criterion, weight_mode="exp")
@@ -77,6 +77,7 @@ class SegmentationModule(pl.LightningModule):
         loss = self.train_loss(heads, batch["label"])
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["image"]),
                  sync_dist=True)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True, batch_size=1)
         return loss
 
     def sliding_window(self, image: torch.Tensor) -> torch.Tensor:

@@ -44,9 +44,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     datamodule.setup("fit")
-    counts = {f"data.{k}": v for k, v in datamodule.counts().items()}
+    params = flatten(saved) | {f"data.{k}": v for k, v in datamodule.counts().items()}
+    params.pop("logger.mlflow.run_name", None)  # the run's name already
     for logger in loggers:
-        logger.log_hyperparams(flatten(saved) | counts)
+        logger.log_hyperparams(params)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     ckpt = trainer.checkpoint_callback
