@@ -9,7 +9,9 @@ import numpy as np
 from tests.conftest import write_nifti
 
 
-def write_cohort(root: Path, patients: int = 5, shape=(32, 32, 32), spacing=(4.0, 4.0, 4.0), seed: int = 0) -> Path:
+def write_cohort(
+    root: Path, patients: int = 5, shape=(32, 32, 32), spacing=(4.0, 4.0, 4.0), seed: int = 0
+) -> Path:
     """``root/pNN/t0/{SUV,CTres,SEG}.nii.gz``: a body ellipsoid (CT 40 HU, SUV ~1), a hot "bladder" without
     a lesion label and 1-2 labelled lesions (SUV 6-12) per patient. Stored LPS-like (two flipped axes)."""
     rng = np.random.default_rng(seed)

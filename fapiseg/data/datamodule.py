@@ -74,15 +74,21 @@ class PetCtDataModule(pl.LightningDataModule):
             keep = sorted({c.patient for c in cases})[: int(max_patients)]
             cases = [c for c in cases if c.patient in keep]
         if len({c.patient for c in cases}) < n_folds:
-            raise FapisegError(f"{root}: {len({c.patient for c in cases})} patients with SEG.nii.gz; "
-                               f"{n_folds} folds need at least {n_folds}")
+            raise FapisegError(
+                f"{root}: {len({c.patient for c in cases})} patients with SEG.nii.gz; "
+                f"{n_folds} folds need at least {n_folds}"
+            )
         self.train_cases, self.val_cases = split_cases(cases, fold, n_folds, split_seed)
         if spacing_mm is None:
             spacing_mm = target_spacing_mm(c.pet for c in self.train_cases)
         self.spacing_mm = tuple(float(s) for s in spacing_mm)
         self.cfg = {
-            "spacing_mm": list(self.spacing_mm), "patch_size": [int(p) for p in patch_size], "pet": dict(pet),
-            "ct": dict(ct), "sampling": dict(sampling), "augmentation": dict(augmentation),
+            "spacing_mm": list(self.spacing_mm),
+            "patch_size": [int(p) for p in patch_size],
+            "pet": dict(pet),
+            "ct": dict(ct),
+            "sampling": dict(sampling),
+            "augmentation": dict(augmentation),
             "samples_per_case": int(samples_per_case),
         }
         self.batch_size, self.iterations_per_epoch = int(batch_size), iterations_per_epoch
@@ -94,9 +100,11 @@ class PetCtDataModule(pl.LightningDataModule):
     def counts(self) -> dict[str, int]:
         """Case and patient counts (safe to log: no names)."""
         return {
-            "n_train_cases": len(self.train_cases), "n_val_cases": len(self.val_cases),
+            "n_train_cases": len(self.train_cases),
+            "n_val_cases": len(self.val_cases),
             "n_train_patients": len({c.patient for c in self.train_cases}),
-            "n_val_patients": len({c.patient for c in self.val_cases}), "n_skipped_cases": len(self.skipped),
+            "n_val_patients": len({c.patient for c in self.val_cases}),
+            "n_skipped_cases": len(self.skipped),
         }
 
     def setup(self, stage: str | None = None) -> None:
@@ -111,10 +119,18 @@ class PetCtDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         sampler = None
         if self.iterations_per_epoch:
-            sampler = RandomSampler(self.train_ds, replacement=True,
-                                    num_samples=int(self.iterations_per_epoch) * self.batch_size)
-        return DataLoader(self.train_ds, batch_size=self.batch_size, shuffle=sampler is None, sampler=sampler,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0, drop_last=False)
+            sampler = RandomSampler(
+                self.train_ds, replacement=True, num_samples=int(self.iterations_per_epoch) * self.batch_size
+            )
+        return DataLoader(
+            self.train_ds,
+            batch_size=self.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_ds, batch_size=1, shuffle=False, num_workers=0)
@@ -135,8 +151,9 @@ class PetCtDataModule(pl.LightningDataModule):
 
     def _dataset(self, items: list[dict], transform, part: str) -> Dataset:
         if self.cache == "memory":
-            return CacheDataset(items, transform, cache_rate=1.0, num_workers=max(self.num_workers, 1),
-                                progress=False)
+            return CacheDataset(
+                items, transform, cache_rate=1.0, num_workers=max(self.num_workers, 1), progress=False
+            )
         if self.cache == "disk":
             return PersistentDataset(items, transform, cache_dir=Path(self.cache_dir, part))
         return Dataset(items, transform)

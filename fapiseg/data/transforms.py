@@ -40,10 +40,10 @@ from monai.transforms import (
     LoadImaged,
     MapTransform,
     Orientationd,
+    Rand3DElasticd,
     RandAdjustContrastd,
     RandAffined,
     RandCropByPosNegLabeld,
-    Rand3DElasticd,
     RandFlipd,
     RandGaussianNoised,
     RandGaussianSmoothd,
@@ -97,8 +97,15 @@ class RandSUVd(RandomizableTransform, MapTransform):
     by a Gaussian of sigma in ``psf_sigma_vox`` voxels (a scanner with a wider point-spread function).
     """
 
-    def __init__(self, keys: KeysCollection, scaling: ScaleSUVd, uptake_scale: float, uptake_prob: float,
-                 psf_sigma_vox: Sequence[float], psf_prob: float) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection,
+        scaling: ScaleSUVd,
+        uptake_scale: float,
+        uptake_prob: float,
+        psf_sigma_vox: Sequence[float],
+        psf_prob: float,
+    ) -> None:
         MapTransform.__init__(self, keys)
         RandomizableTransform.__init__(self, 1.0)
         self.scaling = scaling
@@ -107,7 +114,11 @@ class RandSUVd(RandomizableTransform, MapTransform):
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict:
         d = dict(data)
-        factor = 1.0 + self.R.uniform(-self.uptake_scale, self.uptake_scale) if self.R.rand() < self.uptake_prob else 1.0
+        factor = (
+            1.0 + self.R.uniform(-self.uptake_scale, self.uptake_scale)
+            if self.R.rand() < self.uptake_prob
+            else 1.0
+        )
         sigma = self.R.uniform(*self.psf_sigma) if self.R.rand() < self.psf_prob else 0.0
         if factor == 1.0 and sigma == 0.0:
             return d
@@ -193,13 +204,26 @@ def training_transforms(cfg_data: Mapping) -> Compose:
     steps = _preprocessing(cfg_data, with_label=True) + [
         SpatialPadd(keys=keys, spatial_size=patch, mode="edge"),
         RandCropByPosNegLabeld(
-            keys=keys, label_key=LABEL, spatial_size=patch, pos=float(sampling["pos"]), neg=float(sampling["neg"]),
-            num_samples=int(cfg_data["samples_per_case"]), allow_smaller=True,
+            keys=keys,
+            label_key=LABEL,
+            spatial_size=patch,
+            pos=float(sampling["pos"]),
+            neg=float(sampling["neg"]),
+            num_samples=int(cfg_data["samples_per_case"]),
+            allow_smaller=True,
         ),
     ]
     steps += _spatial_augmentation(aug, keys, patch)
-    steps.append(RandSUVd(keys=IMAGE, scaling=suv_scaling(cfg_data), uptake_scale=aug["uptake_scale"],
-                          uptake_prob=aug["uptake_prob"], psf_sigma_vox=aug["psf_sigma_vox"], psf_prob=aug["psf_prob"]))
+    steps.append(
+        RandSUVd(
+            keys=IMAGE,
+            scaling=suv_scaling(cfg_data),
+            uptake_scale=aug["uptake_scale"],
+            uptake_prob=aug["uptake_prob"],
+            psf_sigma_vox=aug["psf_sigma_vox"],
+            psf_prob=aug["psf_prob"],
+        )
+    )
     steps += _intensity_augmentation(aug)
     if aug["ct_dropout_prob"] > 0:
         steps.append(RandChannelDropoutd(keys=IMAGE, channel=CT_CHANNEL, prob=aug["ct_dropout_prob"]))
@@ -210,12 +234,28 @@ def _spatial_augmentation(aug: Mapping, keys: Sequence[str], patch: Sequence[int
     modes = ["bilinear", "nearest"]
     rotate = float(np.deg2rad(aug["rotate_deg"]))
     steps = [
-        RandAffined(keys=keys, prob=aug["affine_prob"], rotate_range=(rotate,) * 3, scale_range=(aug["scale"],) * 3,
-                    mode=modes, padding_mode="border", spatial_size=patch, cache_grid=True)
+        RandAffined(
+            keys=keys,
+            prob=aug["affine_prob"],
+            rotate_range=(rotate,) * 3,
+            scale_range=(aug["scale"],) * 3,
+            mode=modes,
+            padding_mode="border",
+            spatial_size=patch,
+            cache_grid=True,
+        )
     ]
     if aug["elastic_prob"] > 0:
-        steps.append(Rand3DElasticd(keys=keys, prob=aug["elastic_prob"], sigma_range=(5, 8),
-                                    magnitude_range=(50, 150), mode=modes, padding_mode="border"))
+        steps.append(
+            Rand3DElasticd(
+                keys=keys,
+                prob=aug["elastic_prob"],
+                sigma_range=(5, 8),
+                magnitude_range=(50, 150),
+                mode=modes,
+                padding_mode="border",
+            )
+        )
     return steps + [RandFlipd(keys=keys, prob=0.5, spatial_axis=int(axis)) for axis in aug["flip_axes"]]
 
 

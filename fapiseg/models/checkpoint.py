@@ -48,7 +48,9 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-        raise FapisegError(f"{path.name}: not a loadable checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+        raise FapisegError(
+            f"{path.name}: not a loadable checkpoint ({type(e).__name__}: {str(e)[:200]})"
+        ) from None
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
@@ -58,9 +60,13 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         cfg = ckpt["hyper_parameters"]["cfg"]
         net_cfg = cfg["model"]["net"]
     except (KeyError, TypeError):
-        raise FapisegError(f"{Path(path).name}: no saved configuration (hyper_parameters.cfg); not a fapiseg checkpoint") from None
+        raise FapisegError(
+            f"{Path(path).name}: no saved configuration (hyper_parameters.cfg); not a fapiseg checkpoint"
+        ) from None
     network = instantiate(net_cfg)
-    state = {k[len(NETWORK_PREFIX):]: v for k, v in ckpt["state_dict"].items() if k.startswith(NETWORK_PREFIX)}
+    state = {
+        k[len(NETWORK_PREFIX) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(NETWORK_PREFIX)
+    }
     network.load_state_dict(state)
     network.eval().to(device)
     inference = cfg["model"]["inference"]

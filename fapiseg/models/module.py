@@ -57,10 +57,18 @@ class SegmentationModule(pl.LightningModule):
         cfg: Mapping | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters({
-            "net": plain(net), "loss": plain(loss), "optimizer": plain(optimizer), "scheduler": plain(scheduler),
-            "inference": plain(inference), "figure_cases": int(figure_cases), "cfg": plain(cfg),
-        }, logger=False)  # train() logs the flattened run config itself
+        self.save_hyperparameters(
+            {
+                "net": plain(net),
+                "loss": plain(loss),
+                "optimizer": plain(optimizer),
+                "scheduler": plain(scheduler),
+                "inference": plain(inference),
+                "figure_cases": int(figure_cases),
+                "cfg": plain(cfg),
+            },
+            logger=False,
+        )  # train() logs the flattened run config itself
         self.network = instantiate(self.hparams.net)
         self.criterion = instantiate(self.hparams.loss)
         self.train_loss = DeepSupervisionLoss(self.criterion, weight_mode="exp")
@@ -75,16 +83,31 @@ class SegmentationModule(pl.LightningModule):
         out = self.network(batch["image"])
         heads = list(torch.unbind(out, dim=1)) if out.dim() == batch["image"].dim() + 1 else out
         loss = self.train_loss(heads, batch["label"])
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["image"]),
-                 sync_dist=True)
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True, batch_size=1)
+        self.log(
+            "train/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(batch["image"]),
+            sync_dist=True,
+        )
+        self.log(
+            "train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True, batch_size=1
+        )
         return loss
 
     def sliding_window(self, image: torch.Tensor) -> torch.Tensor:
         """Logits (B, 2, X, Y, Z) of whole volumes, windowed as the inference side does."""
         inf = self.hparams.inference
-        return sliding_window_inference(image, self.roi_size, int(inf["sw_batch_size"]), self.network,
-                                        overlap=float(inf["overlap"]), mode=inf["mode"])
+        return sliding_window_inference(
+            image,
+            self.roi_size,
+            int(inf["sw_batch_size"]),
+            self.network,
+            overlap=float(inf["overlap"]),
+            mode=inf["mode"],
+        )
 
     def on_validation_epoch_start(self) -> None:
         self._sums = torch.zeros(len(_SUMS), dtype=torch.float64)
@@ -101,14 +124,30 @@ class SegmentationModule(pl.LightningModule):
             scores = dice_fpv_fnv(pred[b], ref[b], affines[b])
             counts = match_lesions(pred[b], ref[b])
             has_ref = scores.dice is not None
-            self._sums += torch.tensor([loss, 1, scores.dice or 0.0, has_ref, scores.fpv_ml, scores.fnv_ml,
-                                        counts.n_ref, counts.tp, counts.fp], dtype=torch.float64)
+            self._sums += torch.tensor(
+                [
+                    loss,
+                    1,
+                    scores.dice or 0.0,
+                    has_ref,
+                    scores.fpv_ml,
+                    scores.fnv_ml,
+                    counts.n_ref,
+                    counts.tp,
+                    counts.fp,
+                ],
+                dtype=torch.float64,
+            )
             if len(self.val_cases) < self.hparams.figure_cases:
                 pet = torch.as_tensor(image)[b, 0].cpu().numpy()
-                self.val_cases.append({"pet": pet, "ref": ref[b], "pred": pred[b].astype(bool), "affine": affines[b]})
+                self.val_cases.append(
+                    {"pet": pet, "ref": ref[b], "pred": pred[b].astype(bool), "affine": affines[b]}
+                )
 
     def on_validation_epoch_end(self) -> None:
-        sums = dict(zip(_SUMS, self.trainer.strategy.reduce(self._sums.to(self.device), reduce_op="sum").tolist()))
+        sums = dict(
+            zip(_SUMS, self.trainer.strategy.reduce(self._sums.to(self.device), reduce_op="sum").tolist())
+        )
         scans = max(sums["scans"], 1.0)
         metrics = {
             "val/loss": sums["loss"] / scans,

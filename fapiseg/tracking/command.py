@@ -13,7 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiment", help="MLflow experiment name (default: that of the most recent run)")
     parser.add_argument("--sort", metavar="METRIC", help="order by this metric, best first (e.g. val/dice)")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the table as CSV")
-    parser.add_argument("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else ./mlflow.db)")
+    parser.add_argument(
+        "--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else ./mlflow.db)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

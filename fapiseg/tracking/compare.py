@@ -26,12 +26,16 @@ def lower_is_better(metric: str) -> bool:
 
 def client_for(uri: str) -> MlflowClient:
     """An MLflow client on ``uri``; a SQLite store must already exist (MLflow would silently create one)."""
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
-        raise FapisegError(f"no MLflow store at {uri[len('sqlite:///'):]} (train first, or set MLFLOW_TRACKING_URI)")
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():
+        raise FapisegError(
+            f"no MLflow store at {uri[len('sqlite:///') :]} (train first, or set MLFLOW_TRACKING_URI)"
+        )
     return MlflowClient(uri)
 
 
-def compare_runs(client: MlflowClient, experiment: str | None = None, sort: str | None = None) -> pd.DataFrame:
+def compare_runs(
+    client: MlflowClient, experiment: str | None = None, sort: str | None = None
+) -> pd.DataFrame:
     """One row per run of ``experiment`` (default: the experiment of the most recent run).
 
     Columns: ``run`` (the run name), ``status``, the parameters whose values differ between the runs,

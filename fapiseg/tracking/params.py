@@ -8,8 +8,14 @@ from typing import Any
 #: Config keys (dotted prefixes) that hold local paths: never logged, never put in checkpoints, since
 #: a data folder or a resumed checkpoint can name a patient. Counts of cases are logged instead.
 PRIVATE_KEYS = (
-    "paths", "data.root", "data.cache_dir", "ckpt_path", "trainer.default_root_dir",
-    "callbacks.model_checkpoint.dirpath", "logger.mlflow.tracking_uri", "logger.mlflow.artifact_location",
+    "paths",
+    "data.root",
+    "data.cache_dir",
+    "ckpt_path",
+    "trainer.default_root_dir",
+    "callbacks.model_checkpoint.dirpath",
+    "logger.mlflow.tracking_uri",
+    "logger.mlflow.artifact_location",
 )
 REDACTED = "<local path, not logged>"
 #: Overrides that say nothing about the model and so stay out of run names.

@@ -23,4 +23,4 @@ def artifact_location(uri: str) -> str | None:
     prefix = "sqlite:///"
     if not uri.startswith(prefix):
         return None
-    return str(Path(uri[len(prefix):]).parent / ARTIFACT_DIR)
+    return str(Path(uri[len(prefix) :]).parent / ARTIFACT_DIR)

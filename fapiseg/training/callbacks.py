@@ -9,13 +9,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pytorch_lightning as pl
+import torch
 from omegaconf import OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from fapiseg.training.figures import coronal_mip_figure
+from fapiseg.data.transforms import suv_scaling
+from fapiseg.reports.mip import Outline, mip_figure
 
 
 class StepTimer(pl.Callback):
@@ -47,8 +48,10 @@ class StepTimer(pl.Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         total = self.wait_s + self.compute_s
         if self.steps and total > 0:
-            pl_module.log_dict({"perf/it_per_s": self.steps / total, "perf/data_wait_share": self.wait_s / total},
-                               sync_dist=True)
+            pl_module.log_dict(
+                {"perf/it_per_s": self.steps / total, "perf/data_wait_share": self.wait_s / total},
+                sync_dist=True,
+            )
 
 
 def _mlflow(trainer: pl.Trainer) -> MLFlowLogger | None:
@@ -57,7 +60,8 @@ def _mlflow(trainer: pl.Trainer) -> MLFlowLogger | None:
 
 class MlflowArtifacts(pl.Callback):
     """Logs to the MLflow run (rank 0 only): the resolved config (``config/config.yaml``), validation MIP
-    figures every validation (``figures/epoch_NNNN_case_K.png``) and, at the end, the best checkpoint
+    figures every validation (``figures/epoch_NNNN_case_K.png``: coronal and sagittal PET MIPs of the
+    first validation volumes with reference and predicted outlines, :mod:`fapiseg.reports.mip`) and, at the end, the best checkpoint
     (``checkpoints/best.ckpt``)."""
 
     @rank_zero_only
@@ -75,13 +79,23 @@ class MlflowArtifacts(pl.Callback):
         logger = _mlflow(trainer)
         if logger is None or trainer.sanity_checking:
             return
+        to_suv = suv_scaling(pl_module.hparams.cfg["data"]).to_suv
         with tempfile.TemporaryDirectory() as tmp:
             for k, case in enumerate(pl_module.val_cases, start=1):
-                fig = coronal_mip_figure(case["pet"], case["ref"], case["pred"], case["affine"],
-                                         f"epoch {trainer.current_epoch}, validation case {k}")
+                suv = to_suv(torch.as_tensor(case["pet"])).numpy()
+                outlines = [
+                    Outline(case["ref"], "reference", "tab:green"),
+                    Outline(case["pred"], "prediction", "tab:red"),
+                ]
+                fig = mip_figure(
+                    suv,
+                    case["affine"],
+                    outlines,
+                    f"epoch {trainer.current_epoch}, validation case {k}",
+                    height_in=3.5,
+                )
                 path = Path(tmp, f"epoch_{trainer.current_epoch:04d}_case_{k}.png")
                 fig.savefig(path)
-                plt.close(fig)
                 logger.experiment.log_artifact(logger.run_id, str(path), "figures")
 
     @rank_zero_only

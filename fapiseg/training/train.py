@@ -75,13 +75,22 @@ def ensure_cohort(root: str, phantom: DictConfig | None) -> None:
         return
     if not phantom:
         raise FapisegError(f"{root}: no cases found (and no phantom configured to generate)")
-    if int(os.environ.get("LOCAL_RANK", 0)) != 0:
+    if int(os.environ.get("LOCAL_RANK", "0")) != 0:
         raise FapisegError(f"{root}: no cases found")
     from fapiseg.cli import main as fapiseg_cli
 
     log.info("generating the phantom cohort (%s patients) into %s", phantom.patients, root)
-    args = ["phantom", "--out", str(root), "--patients", str(phantom.patients), "--studies", str(phantom.studies),
-            "--seed", str(phantom.seed)]
+    args = [
+        "phantom",
+        "--out",
+        str(root),
+        "--patients",
+        str(phantom.patients),
+        "--studies",
+        str(phantom.studies),
+        "--seed",
+        str(phantom.seed),
+    ]
     if phantom.get("family"):
         args += ["--family", str(phantom.family)]
     if fapiseg_cli(args) != 0:

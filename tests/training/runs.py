@@ -30,10 +30,14 @@ def tiny_overrides(data_root: Path, out_dir: Path, store: Path | None) -> list[s
     paths = [f"data.root={data_root}", f"paths.root_dir={out_dir}", f"paths.output_dir={out_dir}"]
     if store is None:
         return TINY + paths + ["~logger"]
-    return TINY + paths + [
-        f"logger.mlflow.tracking_uri=sqlite:///{store}",
-        f"logger.mlflow.artifact_location={out_dir.parent / 'artifacts'}",
-    ]
+    return (
+        TINY
+        + paths
+        + [
+            f"logger.mlflow.tracking_uri=sqlite:///{store}",
+            f"logger.mlflow.artifact_location={out_dir.parent / 'artifacts'}",
+        ]
+    )
 
 
 def compose_cfg(overrides: list[str]) -> DictConfig:

@@ -38,7 +38,9 @@ def _runs(store, experiment="smoke"):
 
 def test_training_logs_params_metrics_and_artifacts_to_one_mlflow_run(first_run):
     metrics, out, store = first_run
-    assert {"train/loss", "val/dice", "val/lesion_sensitivity", "val/fp_per_scan", "best/val/dice"} <= set(metrics)
+    assert {"train/loss", "val/dice", "val/lesion_sensitivity", "val/fp_per_scan", "best/val/dice"} <= set(
+        metrics
+    )
     client, runs = _runs(store)
     assert len(runs) == 1
     run = runs[0]
@@ -46,10 +48,16 @@ def test_training_logs_params_metrics_and_artifacts_to_one_mlflow_run(first_run)
     assert str(out) not in run.info.run_name
     assert len(run.data.params) >= 10 and run.data.params["data.n_train_cases"] == "4"
     assert run.data.params["data.root"] == REDACTED
-    assert not any(str(out) in v or "p00" in v for v in run.data.params.values()), "no local paths or case names"
+    assert not any(str(out) in v or "p00" in v for v in run.data.params.values()), (
+        "no local paths or case names"
+    )
     for key in ("train/loss", "val/dice", "val/lesion_sensitivity", "perf/data_wait_share"):
         assert len(client.get_metric_history(run.info.run_id, key)) == 1, key
-    artifacts = {a.path for d in ("config", "figures", "checkpoints") for a in client.list_artifacts(run.info.run_id, d)}
+    artifacts = {
+        a.path
+        for d in ("config", "figures", "checkpoints")
+        for a in client.list_artifacts(run.info.run_id, d)
+    }
     assert {"config/config.yaml", "checkpoints/best.ckpt", "figures/epoch_0000_case_1.png"} <= artifacts
     assert (out / "checkpoints" / "best.ckpt").is_file() and (out / "checkpoints" / "last.ckpt").is_file()
 
@@ -64,28 +72,49 @@ def test_same_seed_gives_the_same_first_epoch_loss_and_another_seed_does_not(fir
 
 def test_resume_from_last_checkpoint_continues_the_epochs(first_run, cohort, tmp_path):
     last = first_run[1] / "checkpoints" / "last.ckpt"
-    cfg = compose_cfg(tiny_overrides(cohort, tmp_path, None) + ["seed=1", f"ckpt_path={last}", "trainer.max_epochs=2"])
+    cfg = compose_cfg(
+        tiny_overrides(cohort, tmp_path, None) + ["seed=1", f"ckpt_path={last}", "trainer.max_epochs=2"]
+    )
     train(cfg)
     resumed = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert resumed["epoch"] == 1 and resumed["global_step"] == 2 * torch.load(last, weights_only=True)["global_step"]
+    assert (
+        resumed["epoch"] == 1
+        and resumed["global_step"] == 2 * torch.load(last, weights_only=True)["global_step"]
+    )
 
 
 def test_precision_is_mixed_only_on_a_gpu():
     assert resolve_precision("cpu", "auto") == "32-true"
-    assert resolve_precision("auto", "auto") == ("32-true" if not torch.cuda.is_available() else resolve_precision("gpu", "auto"))
+    assert resolve_precision("auto", "auto") == (
+        "32-true" if not torch.cuda.is_available() else resolve_precision("gpu", "auto")
+    )
     assert resolve_precision("cpu", "bf16-mixed") == "bf16-mixed"
 
 
 def _train_py(args: list[str], store, env_extra=None, timeout=240) -> subprocess.CompletedProcess:
-    env = os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{store}", "PYTHONPATH": str(REPO)} | (env_extra or {})
-    return subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env = (
+        os.environ
+        | {"MLFLOW_TRACKING_URI": f"sqlite:///{store}", "PYTHONPATH": str(REPO)}
+        | (env_extra or {})
+    )
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _cli_overrides(cohort, out):
     return [o for o in TINY if not o.startswith("experiment=")] + [
-        f"data.root={cohort}", f"hydra.run.dir={out}", f"hydra.sweep.dir={out}",
-        "logger.mlflow.tracking_uri=${oc.env:MLFLOW_TRACKING_URI}", f"logger.mlflow.artifact_location={out}/artifacts",
+        f"data.root={cohort}",
+        f"hydra.run.dir={out}",
+        f"hydra.sweep.dir={out}",
+        "logger.mlflow.tracking_uri=${oc.env:MLFLOW_TRACKING_URI}",
+        f"logger.mlflow.artifact_location={out}/artifacts",
     ]
 
 
@@ -108,9 +137,23 @@ def test_a_multirun_over_seeds_logs_two_runs_that_compare_lists(cohort, tmp_path
     _, runs = _runs(store)
     names = sorted(r.info.run_name for r in runs)
     assert len(names) == 2 and names[0].startswith("smoke seed=1 ") and names[1].startswith("smoke seed=2 ")
-    listed = subprocess.run([sys.executable, "-m", "fapiseg", "compare", "--experiment", "smoke", "--csv",
-                             str(tmp_path / "runs.csv")], cwd=REPO, capture_output=True, text=True,
-                            env=os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{store}", "PYTHONPATH": str(REPO)})
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fapiseg",
+            "compare",
+            "--experiment",
+            "smoke",
+            "--csv",
+            str(tmp_path / "runs.csv"),
+        ],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{store}", "PYTHONPATH": str(REPO)},
+    )
     assert listed.returncode == 0, listed.stderr
     assert "smoke seed=1" in listed.stdout and "smoke seed=2" in listed.stdout, listed.stdout
     csv = (tmp_path / "runs.csv").read_text().splitlines()

@@ -1,0 +1,116 @@
+"""The MONAI pipelines: one preprocessing for training and inference, fixed SUV scaling, patch sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from monai.transforms import Invertd
+from omegaconf import OmegaConf
+
+from fapiseg.data.transforms import (
+    RandChannelDropoutd,
+    RandSUVd,
+    ScaleSUVd,
+    inference_transforms,
+    training_transforms,
+    validation_transforms,
+)
+from tests.conftest import write_nifti
+from tests.training.runs import CONFIGS
+
+
+@pytest.fixture(scope="module")
+def cfg_data() -> dict:
+    """The shipped data config, on a 4 mm grid with 16^3 patches."""
+    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
+        cfg = compose(
+            "train", overrides=["data.spacing_mm=[4,4,4]", "data.patch_size=[16,16,16]", "data.root=."]
+        )
+    return OmegaConf.to_container(cfg.data, resolve=False)
+
+
+@pytest.fixture
+def case(tmp_path, aniso_affine):
+    """A 40x36x30 case on a flipped anisotropic grid: SUV ~1 with a SUV-8 box lesion, CT 40 HU."""
+    shape = (40, 36, 30)
+    suv = np.random.default_rng(0).uniform(0.5, 2.0, shape).astype(np.float32)
+    seg = np.zeros(shape, np.uint8)
+    seg[10:16, 10:16, 10:14] = 1
+    suv[seg > 0] = 8.0
+    return {
+        "pet": str(write_nifti(tmp_path / "SUV.nii.gz", suv, aniso_affine)),
+        "ct": str(write_nifti(tmp_path / "CTres.nii.gz", np.full(shape, 40.0, np.float32), aniso_affine)),
+        "label": str(write_nifti(tmp_path / "SEG.nii.gz", seg, aniso_affine)),
+        "_seg": seg,
+        "_affine": aniso_affine,
+    }
+
+
+def test_inference_preprocessing_stacks_pet_and_ct_on_a_ras_grid_at_the_target_spacing(cfg_data, case):
+    image = inference_transforms(cfg_data)({"pet": case["pet"], "ct": case["ct"]})["image"]
+    assert image.shape[0] == 2 and image.dtype == torch.float32
+    assert np.allclose(np.diag(image.affine.numpy())[:3], [4, 4, 4])  # RAS: positive diagonal
+    # 40 x 2.5 mm, 36 x 2 mm, 30 x 3 mm of field of view at 4 mm
+    assert tuple(image.shape[1:]) == (25, 18, 23)
+    assert float(image[0].max()) == pytest.approx(np.log1p(8.0) / 3.0, rel=1e-4)  # SUV 8, fixed scale
+    assert float(image[1].mean()) == pytest.approx(
+        40 / 1000, abs=1e-4
+    )  # CT 40 HU in [-1000, 1000] -> [-1, 1]
+
+
+def test_a_prediction_inverts_onto_the_input_grid(cfg_data, case):
+    transform = inference_transforms(cfg_data)
+    data = transform({"pet": case["pet"], "ct": case["ct"]})
+    data["pred"] = (data["image"][:1] > np.log1p(5.0) / 3.0).float()
+    back = Invertd(keys="pred", transform=transform, orig_keys="image", nearest_interp=True)(data)["pred"]
+    assert tuple(back.shape[1:]) == case["_seg"].shape
+    assert np.allclose(back.affine.numpy(), case["_affine"])
+    overlap = (back[0].numpy() > 0.5) & (case["_seg"] > 0)
+    assert overlap.sum() > 0.5 * case["_seg"].sum()
+
+
+def test_validation_keeps_the_whole_volume_with_a_binary_label(cfg_data, case):
+    data = validation_transforms(cfg_data)({k: case[k] for k in ("pet", "ct", "label")})
+    assert data["label"].shape[1:] == data["image"].shape[1:]
+    assert set(np.unique(data["label"].numpy())) == {0.0, 1.0}
+
+
+def test_training_patches_hold_a_lesion_when_only_positive_centres_are_drawn(cfg_data, case):
+    cfg = cfg_data | {"sampling": {"pos": 1, "neg": 0}, "samples_per_case": 4}
+    transform = training_transforms(cfg)
+    transform.set_random_state(0)
+    patches = transform({k: case[k] for k in ("pet", "ct", "label")})
+    assert len(patches) == 4
+    for p in patches:
+        assert tuple(p["image"].shape) == (2, 16, 16, 16) and tuple(p["label"].shape) == (1, 16, 16, 16)
+        assert p["label"].sum() > 0
+
+
+def test_suv_scaling_is_fixed_and_invertible():
+    scale = ScaleSUVd(keys="pet", mode="log1p", divisor=3.0)
+    suv = torch.tensor([0.0, 1.0, 4.0, 20.0])
+    assert torch.allclose(scale.scale(suv), torch.log1p(suv) / 3.0)
+    assert torch.allclose(scale.to_suv(scale.scale(suv)), suv, atol=1e-5)
+    assert torch.allclose(scale.scale(torch.tensor([-0.5])), torch.tensor([0.0]))  # negative SUV is noise
+
+
+def test_uptake_augmentation_multiplies_suv_not_the_scaled_value():
+    scale = ScaleSUVd(keys="pet", mode="log1p", divisor=3.0)
+    image = torch.stack([scale.scale(torch.full((4, 4, 4), 2.0)), torch.zeros(4, 4, 4)])
+    aug = RandSUVd(
+        keys="image", scaling=scale, uptake_scale=0.5, uptake_prob=1.0, psf_sigma_vox=(0.5, 1), psf_prob=0.0
+    )
+    aug.set_random_state(0)
+    out = aug({"image": image})["image"]
+    factor = float(scale.to_suv(out[0]).mean() / 2.0)
+    assert 0.5 <= factor <= 1.5 and factor != pytest.approx(1.0)
+    assert torch.allclose(scale.to_suv(out[0]), torch.full((4, 4, 4), 2.0 * factor), atol=1e-4)
+    assert torch.equal(out[1], image[1])  # CT untouched
+
+
+def test_ct_dropout_blanks_only_the_ct_channel():
+    image = torch.ones(2, 4, 4, 4)
+    out = RandChannelDropoutd(keys="image", channel=1, prob=1.0)({"image": image})["image"]
+    assert torch.equal(out[0], image[0]) and not out[1].any()
