@@ -17,6 +17,7 @@ from fapiseg.errors import FapisegError
 
 #: Modules that define one subcommand each, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "fapiseg.phantom.command",
     "fapiseg.io.dicom.command",
     "fapiseg.io.dicom.export_command",
     "fapiseg.metrics.lesions_command",
