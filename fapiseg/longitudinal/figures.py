@@ -12,10 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from nibabel.orientations import io_orientation
 
-from fapiseg.io.geometry import spacing_mm, world_to_voxel
-from fapiseg.reports.mip import Outline, draw_mip, mip_image
+from fapiseg.reports.mip import Marker, Outline, draw_mip, mip_image
 
 #: Colours of the response categories (RECIST and PERCIST share them by meaning).
 CATEGORY_COLOURS = {
@@ -77,36 +75,11 @@ def mip_comparison_figure(images: Sequence[StudyImage], height_in: float = 4.5) 
     fig = Figure(figsize=(max(height_in * aspect + 0.4, 3.0), height_in + 0.5), dpi=100)
     axes = fig.subplots(1, len(images), gridspec_kw={"width_ratios": widths}, squeeze=False)[0]
     for ax, image in zip(axes, images):
-        draw_mip(ax, image.suv, image.affine, "coronal", [Outline(image.mask, "lesions")])
-        for track_id, xyz in image.tracks:
-            col_mm, row_mm = coronal_position_mm(image.affine, image.suv.shape, xyz)
-            ax.annotate(
-                str(track_id),
-                (col_mm, row_mm),
-                xytext=(9, 9),
-                textcoords="offset points",
-                fontsize=8,
-                fontweight="bold",
-                color="tab:red",
-            )
+        markers = [Marker(str(track_id), tuple(xyz)) for track_id, xyz in image.tracks]
+        draw_mip(ax, image.suv, image.affine, "coronal", [Outline(image.mask, "lesions")], markers=markers)
         ax.set_title(f"{image.study}  {image.label}".strip(), fontsize=9)
     fig.subplots_adjust(left=0.02, right=0.98, top=0.9, bottom=0.02, wspace=0.05)
     return fig
-
-
-def coronal_position_mm(affine: np.ndarray, shape: Sequence[int], xyz: np.ndarray) -> tuple[float, float]:
-    """Where a world point falls on :func:`fapiseg.reports.mip.mip_image`'s coronal view (column, row mm)."""
-    ijk = world_to_voxel(affine, xyz)
-    ornt = io_orientation(np.asarray(affine, float))
-    ras = np.empty(3)
-    for k, (axis, flip) in enumerate(ornt.astype(int)):
-        ras[axis] = ijk[k] if flip == 1 else shape[k] - 1 - ijk[k]
-    ras_shape, spacing = np.empty(3), np.empty(3)
-    ras_shape[ornt[:, 0].astype(int)] = shape
-    spacing[ornt[:, 0].astype(int)] = spacing_mm(affine)
-    col = ras_shape[0] - 1 - ras[0]
-    row = ras_shape[2] - 1 - ras[2]
-    return float((col + 0.5) * spacing[0]), float((row + 0.5) * spacing[2])
 
 
 def waterfall_figure(

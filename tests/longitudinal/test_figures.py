@@ -1,33 +1,14 @@
-"""Response figures: lesion positions on the coronal MIP, trajectories and the waterfall plot."""
+"""Response figures: trajectories, the waterfall plot, MIPs of the studies side by side with track ids."""
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from fapiseg.longitudinal.figures import (
     StudyImage,
-    coronal_position_mm,
     mip_comparison_figure,
     trajectory_figure,
     waterfall_figure,
 )
-from fapiseg.reports.mip import mip_image
-from tests.metrics.synthetic import flip_and_permute
-
-
-@pytest.mark.parametrize("flips, order", [((), (0, 1, 2)), ((0, 2), (2, 0, 1))])
-def test_a_lesion_is_labelled_where_the_mip_shows_it(flips, order):
-    affine = np.array([[2.0, 0, 0, -20.0], [0, 3.0, 0, 5.0], [0, 0, 4.0, -40.0], [0, 0, 0, 1]])
-    suv = np.zeros((20, 12, 16), np.float32)
-    suv[4, 6, 11] = 10.0
-    world = affine[:3, :3] @ np.array([4, 6, 11]) + affine[:3, 3]
-    suv, affine = flip_and_permute(suv, affine, flips=flips, order=order)
-    image = mip_image(suv, affine, "coronal")
-    row, col = np.unravel_index(np.argmax(image.pixels), image.pixels.shape)
-    col_mm, row_mm = coronal_position_mm(affine, suv.shape, world)
-    assert col_mm == pytest.approx((col + 0.5) * image.col_mm) and row_mm == pytest.approx(
-        (row + 0.5) * image.row_mm
-    )
 
 
 def test_figures_draw_one_line_per_track_and_one_bar_per_patient():
@@ -58,4 +39,4 @@ def test_mips_side_by_side_with_track_labels():
     mask = suv > 0
     images = [StudyImage(s, suv, np.eye(4), mask, "", [(1, np.array([5.0, 5.0, 5.0]))]) for s in ("t0", "t1")]
     fig = mip_comparison_figure(images)
-    assert len(fig.axes) == 2 and all(ax.texts[-1].get_text() == "1" for ax in fig.axes)
+    assert len(fig.axes) == 2 and all("1" in [t.get_text() for t in ax.texts] for ax in fig.axes)
