@@ -96,7 +96,7 @@ def follow_patient(
     baseline = None
     for case in cases:
         try:
-            study, ct, mask = load_study(case, pred_dir, regions_dir)
+            study, ct, mask = load_study(case, pred_dir, regions_dir, data_dir)
         except CaseError as e:
             if baseline is None:
                 raise
@@ -123,9 +123,15 @@ def follow_patient(
 
 
 def load_study(
-    case: Case, pred_dir: str | Path | None = None, regions_dir: str | Path | None = None
+    case: Case,
+    pred_dir: str | Path | None = None,
+    regions_dir: str | Path | None = None,
+    data_root: str | Path | None = None,
 ) -> tuple[StudyLesions, np.ndarray, np.ndarray]:
-    """Measure one study's lesions (lesion table, regions, PERCIST reference); returns it, its CT and mask."""
+    """Measure one study's lesions (lesion table, regions, PERCIST reference); returns it, its CT and mask.
+
+    ``data_root`` is the data folder, whose ``truth.json`` may name the labels of ``ORGANS.nii.gz``.
+    """
     images = load_case(case, need_ct=True, need_seg=pred_dir is None)
     pet, ct = images.pet, images.ct.array
     if pred_dir is None:
@@ -137,10 +143,14 @@ def load_study(
     table = measure_lesions(pet.array, lesions, pet.affine, background)
     folder = case.pet.parent
     region_map, names = find_region_map(
-        case_dir(regions_dir, case) if regions_dir is not None else folder, pet, case.name
+        case_dir(regions_dir, case) if regions_dir is not None else folder,
+        pet,
+        case.name,
+        None if data_root is None else Path(data_root),
     )
-    table["region"] = lesion_regions(lesions, pet.affine, ct=ct, region_map=region_map, names=names)
-    table["region_source"] = "label map" if region_map is not None else "CT"
+    calls = lesion_regions(lesions, pet.affine, ct=ct, region_map=region_map, names=names)
+    table["region"] = [c.region for c in calls]
+    table["region_source"] = [c.source for c in calls]
     table["nodal"] = [is_nodal(r) for r in table["region"]]
     study = StudyLesions(
         case.study,

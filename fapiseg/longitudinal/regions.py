@@ -5,10 +5,14 @@ and at most two target lesions come from one organ, where all lymph nodes count 
 organs (both lungs, both breasts) as one (EORTC RECIST FAQ, "paired organs").
 
 **Label map** (``REGIONS.nii.gz`` or ``ORGANS.nii.gz`` beside the PET, on its grid, integer labels;
-names from a JSON file beside it with the same stem, ``{"1": "liver", ...}``, else ``label_<n>``): the
-most frequent non-zero label under the lesion, else in the one-voxel shell around it.
+names from a JSON file beside it with the same stem, ``{"1": "liver", ...}``, else from the
+``organ_labels`` legend of the data folder's ``truth.json`` (the phantom's), else ``label_<n>``): the
+most frequent non-zero label under the lesion, else in the one-voxel shell around it. Organ maps hold
+no lymph-node stations, so a lesion in a generic tissue (:data:`GENERIC_TISSUES`: fat, muscle, soft
+tissue, ...) gets its region from the CT rules below instead.
 
-**From the CT** (no label map), on the grid's closest RAS orientation, first rule that applies:
+**From the CT** (no label map, or a generic tissue), on the grid's closest RAS orientation, first rule
+that applies:
 
 1. ``bone``: at least 30 % of the lesion's voxels at >= 150 HU, or half of its one-voxel shell (a lytic
    lesion inside bone);
@@ -30,6 +34,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -43,6 +48,20 @@ from fapiseg.metrics.background import _liver_voi, _RasImages
 from fapiseg.metrics.components import Components
 
 REGION_MAP_NAMES = ("REGIONS.nii.gz", "ORGANS.nii.gz")
+#: Label-map names that say where a lesion is in the body but not in which organ.
+GENERIC_TISSUES = frozenset(
+    {
+        "fat",
+        "muscle",
+        "soft_tissue",
+        "soft tissue",
+        "skin",
+        "subcutaneous_fat",
+        "connective_tissue",
+        "body",
+        "unknown",
+    }
+)
 BONE_HU = 150.0
 LUNG_CLOSING_MM = 6.0
 LIVER_MARGIN_MM = 12.0
@@ -55,11 +74,22 @@ def is_nodal(region: str) -> bool:
 
 
 def organ_of(region: str) -> str:
-    """The RECIST organ of a region: all lymph nodes are one organ, and so are paired organs' sides."""
+    """The RECIST organ of a region: all lymph nodes are one organ, and so are paired organs' sides and
+    the parts of the skeleton."""
     if is_nodal(region):
         return "lymph_node"
+    if "bone" in region.lower():
+        return "bone"
     words = [w for w in re.split(r"[\s_\-]+", region.lower()) if w not in {"left", "right", "l", "r"}]
     return "_".join(words) or region.lower()
+
+
+@dataclass(frozen=True)
+class RegionCall:
+    """A lesion's region and where it came from (``label map`` or ``CT``)."""
+
+    region: str
+    source: str
 
 
 def lesion_regions(
@@ -68,15 +98,21 @@ def lesion_regions(
     ct: np.ndarray | None = None,
     region_map: np.ndarray | None = None,
     names: Mapping[int, str] | None = None,
-) -> list[str]:
-    """The region of each lesion (in lesion order): from ``region_map`` when given, else from ``ct``."""
+) -> list[RegionCall]:
+    """The region of each lesion (in lesion order): from ``region_map`` when given and specific, else
+    from ``ct`` (``unknown`` without either)."""
     if not len(lesions):
         return []
-    if region_map is not None:
-        return regions_from_label_map(lesions, region_map, names or {})
-    if ct is None:
-        return ["unknown"] * len(lesions)
-    return regions_from_ct(lesions, ct, affine)
+    from_map = regions_from_label_map(lesions, region_map, names or {}) if region_map is not None else None
+    if from_map is not None and not any(r.lower() in GENERIC_TISSUES for r in from_map):
+        return [RegionCall(r, "label map") for r in from_map]
+    from_ct = regions_from_ct(lesions, ct, affine) if ct is not None else ["unknown"] * len(lesions)
+    if from_map is None:
+        return [RegionCall(r, "CT" if ct is not None else "none") for r in from_ct]
+    return [
+        RegionCall(c, "CT") if m.lower() in GENERIC_TISSUES and ct is not None else RegionCall(m, "label map")
+        for m, c in zip(from_map, from_ct)
+    ]
 
 
 def regions_from_label_map(
@@ -185,30 +221,38 @@ def _most_frequent(values: np.ndarray) -> int | None:
 
 
 def find_region_map(
-    study_dir: Path, pet: Volume, case: str, path: Path | None = None
+    study_dir: Path, pet: Volume, case: str, data_root: Path | None = None
 ) -> tuple[np.ndarray | None, dict[int, str]]:
-    """The region label map of a study (``path``, else REGIONS/ORGANS.nii.gz beside the PET) and its names.
+    """A study's region label map (REGIONS.nii.gz, else ORGANS.nii.gz in ``study_dir``) and its names
+    (beside it, else ``data_root/truth.json``'s ``organ_labels``).
 
     Returns ``(None, {})`` when there is none; raises CaseError when it is not on the PET grid.
     """
     from fapiseg.errors import CaseError
 
-    candidates = [path] if path is not None else [study_dir / name for name in REGION_MAP_NAMES]
-    for candidate in candidates:
-        if candidate is None or not candidate.exists():
+    for candidate in (study_dir / name for name in REGION_MAP_NAMES):
+        if not candidate.exists():
             continue
         volume = load_volume(candidate, case)
         if not same_grid(volume.shape, volume.affine, pet.shape, pet.affine):
             raise CaseError(case, f"{candidate.name} is not on the PET grid")
-        return np.rint(volume.array).astype(np.int32), _region_names(candidate)
+        return np.rint(volume.array).astype(np.int32), _region_names(candidate, case, data_root)
     return None, {}
 
 
-def _region_names(label_map: Path) -> dict[int, str]:
-    """Names from ``<stem>.json`` beside the label map (``{"1": "liver"}``), else an empty mapping."""
+def _region_names(label_map: Path, case: str, data_root: Path | None) -> dict[int, str]:
+    """Names from ``<stem>.json`` beside the label map (``{"1": "liver"}``), else from the data folder's
+    ``truth.json`` (``organ_labels``), else none."""
+    from fapiseg.errors import CaseError
+
     sidecar = label_map.with_name(label_map.name.split(".")[0] + ".json")
-    if not sidecar.exists():
-        return {}
-    raw = json.loads(sidecar.read_text())
-    raw = raw.get("labels", raw) if isinstance(raw, dict) else raw
-    return {int(k): str(v) for k, v in raw.items()}
+    try:
+        if sidecar.exists():
+            return {int(k): str(v) for k, v in json.loads(sidecar.read_text()).items()}
+        truth = None if data_root is None else Path(data_root) / "truth.json"
+        if truth is not None and truth.exists():
+            legend = json.loads(truth.read_text()).get("organ_labels", {})
+            return {int(k): str(v) for k, v in legend.items()}
+    except (ValueError, AttributeError) as e:
+        raise CaseError(case, f"cannot read the names of {label_map.name}: {e}") from None
+    return {}

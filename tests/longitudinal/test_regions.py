@@ -38,7 +38,7 @@ EXPECTED = {
 def regions_by_placement(suv_ct_mask, affine):
     _, ct, mask = suv_ct_mask
     lesions = label_components(mask, 26, affine)
-    found = lesion_regions(lesions, affine, ct=ct)
+    found = [c.region for c in lesion_regions(lesions, affine, ct=ct)]
     out = {}
     for lesion, region in zip(lesions, found):
         centre = affine[:3, :3] @ lesion.centroid_ijk + affine[:3, 3]
@@ -63,7 +63,7 @@ def test_regions_do_not_depend_on_how_the_image_is_stored(study):
 
 def test_without_a_ct_the_region_is_unknown(study):
     lesions = label_components(study[2], 26, AFFINE)
-    assert set(lesion_regions(lesions, AFFINE)) == {"unknown"}
+    assert {(c.region, c.source) for c in lesion_regions(lesions, AFFINE)} == {("unknown", "none")}
 
 
 def test_a_label_map_names_the_region_under_the_lesion_or_around_it():
@@ -75,15 +75,35 @@ def test_a_label_map_names_the_region_under_the_lesion_or_around_it():
     labels[5:9, 5:9, 5:9] = 7
     labels[6:8, 6:8, 6:8] = 0
     lesions = label_components(mask, 26)
-    names = lesion_regions(lesions, np.eye(4), region_map=labels, names={4: "liver"})
+    names = [c.region for c in lesion_regions(lesions, np.eye(4), region_map=labels, names={4: "liver"})]
     assert names == ["label_7", "liver"]  # equal sizes: the higher lesion comes first
+
+
+def test_a_lesion_in_generic_tissue_of_an_organ_map_gets_its_region_from_the_ct(study):
+    _, ct, mask = study
+    lesions = label_components(mask, 26, AFFINE)
+    organ_map = np.where(mask > 0, 3, 0).astype(np.int32)  # every lesion in "fat"
+    liver = [
+        c
+        for c in lesions
+        if np.linalg.norm(AFFINE[:3, :3] @ c.centroid_ijk + AFFINE[:3, 3] - (40, 0, -50)) < 5
+    ]
+    organ_map[lesions.labels == liver[0].label] = 8
+    calls = lesion_regions(lesions, AFFINE, ct=ct, region_map=organ_map, names={3: "fat", 8: "liver"})
+    sources = {c.source for c in calls}
+    assert sources == {"label map", "CT"}
+    from_ct = [c.region for c in lesion_regions(lesions, AFFINE, ct=ct)]
+    assert [c.region for c in calls] == from_ct  # the map's liver agrees with the CT's
 
 
 def test_a_label_map_beside_the_case_is_found_with_its_names(tmp_path):
     pet = Volume(np.ones((4, 4, 4), np.float32), AFFINE)
-    write_nifti(tmp_path / "ORGANS.nii.gz", np.full((4, 4, 4), 2, np.int16), AFFINE)
-    (tmp_path / "ORGANS.json").write_text(json.dumps({"2": "lymph node axillary left"}))
-    region_map, names = find_region_map(tmp_path, pet, "p1/t0")
+    study = tmp_path / "p1" / "t0"
+    write_nifti(study / "ORGANS.nii.gz", np.full((4, 4, 4), 2, np.int16), AFFINE)
+    (tmp_path / "truth.json").write_text(json.dumps({"organ_labels": {"2": "breast"}}))
+    assert find_region_map(study, pet, "p1/t0", tmp_path)[1] == {2: "breast"}  # the phantom's legend
+    (study / "ORGANS.json").write_text(json.dumps({"2": "lymph node axillary left"}))
+    region_map, names = find_region_map(study, pet, "p1/t0", tmp_path)
     assert region_map.shape == (4, 4, 4) and names == {2: "lymph node axillary left"}
     assert find_region_map(tmp_path / "nothing", pet, "p1/t0") == (None, {})
 
@@ -97,6 +117,7 @@ def test_a_label_map_beside_the_case_is_found_with_its_names(tmp_path):
         ("Right Lung", "lung", False),
         ("breast_r", "breast", False),
         ("liver", "liver", False),
+        ("bone_marrow", "bone", False),
     ],
 )
 def test_recist_organs_group_nodes_and_paired_organs(region, organ, nodal):
