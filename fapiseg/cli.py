@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fapiseg.reports.command",
     "fapiseg.longitudinal.command",
     "fapiseg.tracking.command",
+    "fapiseg.longitudinal.study_command",
 )
 
 

@@ -10,6 +10,7 @@ or ``ORGANS.nii.gz``, else the same names beside the case) or from the CT
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from fapiseg.io.nifti import atomic_path, load_volume
 from fapiseg.longitudinal.figures import StudyImage, mip_comparison_figure, trajectory_figure
 from fapiseg.longitudinal.percist import reference_statistics
 from fapiseg.longitudinal.regions import find_region_map, is_nodal, lesion_regions
-from fapiseg.longitudinal.registration import identity_alignment, register_ct
+from fapiseg.longitudinal.registration import Alignment, identity_alignment, register_ct
 from fapiseg.longitudinal.response import response_table, study_table, target_track_ids, with_change_columns
 from fapiseg.longitudinal.tracks import DEFAULT_GATE_MM, StudyLesions, Tracking, follow_lesions
 from fapiseg.metrics.background import find_background
@@ -52,6 +53,11 @@ class PatientCourse:
     @property
     def study_names(self) -> list[str]:
         return [s.study for s in self.studies]
+
+    @property
+    def alignments(self) -> dict[str, Alignment]:
+        """Each follow-up's alignment to the baseline, by study name."""
+        return {s.study: s.alignment for s in self.studies[1:]}
 
     @property
     def tracks(self) -> pd.DataFrame:
@@ -84,11 +90,13 @@ def follow_patient(
     gate_mm: float = DEFAULT_GATE_MM,
     min_new_volume_ml: float = 0.0,
     affine_stage: bool = True,
+    alignments: Mapping[str, Alignment] | None = None,
 ) -> PatientCourse:
     """Measure, align, track and assess all studies of ``patient`` (module docstring).
 
     A follow-up that cannot be used is left out and named in ``PatientCourse.failures``; a baseline that
-    cannot be used raises its CaseError.
+    cannot be used raises its CaseError. ``alignments`` (by study name) are used instead of registering
+    again, e.g. those of the same patient's course on other masks.
     """
     cases = patient_cases(data_dir, patient)
     studies: list[StudyLesions] = []
@@ -104,6 +112,8 @@ def follow_patient(
             continue
         if baseline is None:
             baseline = ct, mask
+        elif alignments is not None and study.study in alignments:
+            study.alignment = alignments[study.study]
         else:
             study.alignment = register_ct(
                 baseline[0],
