@@ -79,8 +79,10 @@ def write_study(study: CohortStudy, out_dir: str | Path, max_patients: int | Non
 def _page(study: CohortStudy, summary: dict, tables: dict, waterfall: bytes | None, max_patients) -> str:
     parts = [
         "<h1>fapiseg study</h1>",
-        f"<p class='meta'>generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by fapiseg "
-        f"{_e(__version__)}; lesion masks for the response: {_e(study.masks)}</p>",
+        (
+            f"<p class='meta'>generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by fapiseg "
+            f"{_e(__version__)}; lesion masks for the response: {_e(study.masks)}</p>"
+        ),
         _cards(study, summary, tables["response_distribution.csv"]),
     ]
     if study.failures:
