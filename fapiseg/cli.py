@@ -24,8 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fapiseg.metrics.evaluate_command",
     "fapiseg.reports.command",
     "fapiseg.longitudinal.command",
-    "fapiseg.tracking.command",
     "fapiseg.longitudinal.study_command",
+    "fapiseg.tracking.command",
 )
 
 
