@@ -85,7 +85,7 @@ class WindowPredictor:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def __call__(self, windows: torch.Tensor) -> torch.Tensor:
         windows = windows.to(self.device)
         total = None

@@ -129,16 +129,17 @@ class Predictor:
     def lesion_probability(self, image: torch.Tensor) -> torch.Tensor:
         """Lesion probability (X, Y, Z) on the model grid of a preprocessed ``image`` (C, X, Y, Z)."""
         self.last_windows = WindowCount()
-        probabilities = sliding_window_probabilities(
-            image[None].float(),
-            self.window_predictor,
-            self.roi_size,
-            self.overlap,
-            self.sw_batch_size,
-            skip=self.skip,
-            count=self.last_windows,
-        )
-        return probabilities[0, 1]
+        with torch.inference_mode():
+            probabilities = sliding_window_probabilities(
+                image[None].float(),
+                self.window_predictor,
+                self.roi_size,
+                self.overlap,
+                self.sw_batch_size,
+                skip=self.skip,
+                count=self.last_windows,
+            )
+        return torch.as_tensor(probabilities[0, 1])
 
     def predict_case(self, case: Case) -> CasePrediction:
         """Validate, preprocess, predict and post-process one case; raises :class:`CaseError`."""
