@@ -89,9 +89,10 @@ def test_a_plain_monai_sliding_window_over_network_gives_the_same_probabilities(
     torch.testing.assert_close(ours, plain[0, 1].as_tensor(), atol=1e-5, rtol=0)
 
 
-def test_skipping_and_bfloat16_keep_the_mask(threshold_ckpt, tmp_path):
-    folder = write_case(tmp_path, "p1/t0")
-    (case,) = find_cases(tmp_path)
+def test_skipping_and_bfloat16_keep_the_mask(tmp_path):
+    write_case(tmp_path / "data", "p1/t0")
+    (case,) = find_cases(tmp_path / "data")
+    threshold_ckpt = threshold_checkpoint(tmp_path / "small_window.ckpt", roi_size=(16, 16, 16))
     reference = Predictor.from_checkpoint(threshold_ckpt, options=FP32).predict_case(case).mask.array
     fast = Predictor.from_checkpoint(threshold_ckpt, options=PredictorOptions(precision="bf16"))
     mask = fast.predict_case(case).mask.array
