@@ -18,15 +18,16 @@ LESION_RADIUS = 11.0
 FP32 = PredictorOptions(precision="fp32", skip_suv=None)
 
 
-def write_case(root, name, ornt=((0, 1), (1, 1), (2, 1)), spacing=(3.0, 3.5, 4.0), shape=(40, 36, 30), seed=0):
-    """A body (CT 40 HU, SUV ~1) in air with one hot sphere at LESION_CENTRE, stored in orientation ``ornt``."""
+def write_case(root, name, ornt=((0, 1), (1, 1), (2, 1)), spacing=(3.0, 3.5, 4.0), shape=(40, 36, 30), seed=0,
+               body_suv=1.0):
+    """A body (CT 40 HU, SUV ``body_suv``) in air with one hot sphere at LESION_CENTRE, stored in orientation ``ornt``."""
     ras_affine = np.diag([*spacing, 1.0])
     ras_affine[:3, 3] = -(np.array(shape) - 1) / 2 * np.array(spacing)
     ijk = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
     world = voxel_to_world(ras_affine, ijk)
     rng = np.random.default_rng(seed)
     body = ((world / (np.array(shape) * np.array(spacing) * 0.45)) ** 2).sum(-1) <= 1
-    suv = np.where(body, 1.0, 0.02) + rng.normal(0, 0.05, shape) * body
+    suv = np.where(body, body_suv, 0.02) + rng.normal(0, 0.05, shape) * body
     lesion = np.linalg.norm(world - LESION_CENTRE, axis=-1) <= LESION_RADIUS
     suv[lesion] = 8.0
     ct = np.where(body, 40.0, -1000.0)
@@ -90,7 +91,7 @@ def test_a_plain_monai_sliding_window_over_network_gives_the_same_probabilities(
 
 
 def test_skipping_and_bfloat16_keep_the_mask(tmp_path):
-    write_case(tmp_path / "data", "p1/t0")
+    write_case(tmp_path / "data", "p1/t0", body_suv=0.5)  # fat-like background: windows off the lesion skip
     (case,) = find_cases(tmp_path / "data")
     threshold_ckpt = threshold_checkpoint(tmp_path / "small_window.ckpt", roi_size=(16, 16, 16))
     reference = Predictor.from_checkpoint(threshold_ckpt, options=FP32).predict_case(case).mask.array
