@@ -5,7 +5,9 @@ import sys
 
 import pandas as pd
 import pytest
+from hydra import compose, initialize_config_dir
 
+from fapiseg.inference.run import run_inference
 from tests.conftest import REPO
 from tests.inference.checkpoints import threshold_checkpoint
 from tests.inference.test_predictor import write_case
@@ -14,6 +16,13 @@ from tests.inference.test_predictor import write_case
 def infer(*overrides):
     return subprocess.run([sys.executable, str(REPO / "infer.py"), *map(str, overrides), "progress=false"],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
+
+
+def run_in_process(*overrides) -> int:
+    """What infer.py does, in this process (configs/infer.yaml through Hydra's compose API)."""
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("infer", overrides=[*map(str, overrides), "progress=false"])
+    return run_inference(cfg)
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +55,15 @@ def test_a_batch_with_a_bad_case_writes_the_others_and_exits_non_zero(cohort):
 
 def test_a_rerun_only_retries_what_is_not_done(cohort):
     data, ckpt, pred = cohort
-    done = infer(f"input={data}", f"output={pred}", f"checkpoint={ckpt}")
+    code = run_in_process(f"input={data}", f"output={pred}", f"checkpoint={ckpt}")
     assert pd.read_csv(pred / "summary.csv")["status"].tolist() == ["skipped", "skipped", "error"]
-    assert done.returncode == 1
+    assert code == 1
 
 
-def test_missing_arguments_and_checkpoints_are_one_line_errors(cohort, tmp_path):
+def test_missing_arguments_and_checkpoints_are_one_line_errors(cohort, tmp_path, capsys):
     data, _, _ = cohort
-    done = infer(f"input={data}")
-    assert done.returncode == 1 and "missing output=..., checkpoint=..." in done.stderr
-    done = infer(f"input={data}", f"output={tmp_path}", f"checkpoint={tmp_path / 'none.ckpt'}")
-    assert done.returncode == 1 and done.stderr.strip().endswith("checkpoint not found")
-    assert len(done.stderr.strip().splitlines()) == 1
+    assert run_in_process(f"input={data}") == 1
+    assert "missing output=..., checkpoint=..." in capsys.readouterr().err
+    assert run_in_process(f"input={data}", f"output={tmp_path}", f"checkpoint={tmp_path / 'none.ckpt'}") == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("checkpoint not found") and len(err.splitlines()) == 1
