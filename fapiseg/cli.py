@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fapiseg.longitudinal.command",
     "fapiseg.longitudinal.study_command",
     "fapiseg.tracking.command",
+    "fapiseg.pipeline.command",
 )
 
 
