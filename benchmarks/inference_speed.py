@@ -1,0 +1,115 @@
+"""Whole-body inference: fapiseg's Predictor end to end against a plain MONAI sliding window, same network.
+
+    .venv/bin/python benchmarks/inference_speed.py [--checkpoint outputs/demo/best.ckpt] [--case STUDY_DIR]
+
+The plain alternative is what an outside benchmark runs with the contract's attributes: the training
+preprocessing, then ``monai.inferers.sliding_window_inference`` over ``predictor.network`` at
+``predictor.roi_size`` and ``predictor.overlap`` (Gaussian blending, float32), then the lesion probability
+put back on the input grid. Its time counts only the sliding window; fapiseg's counts everything
+(reading and checking the case, preprocessing, windows, resampling, post-processing). Both masks are
+compared on the input grid (Dice). Without ``--case`` a whole-body phantom scan is generated; without a
+trained checkpoint (default outputs/demo/best.ckpt, written by ``make demo``) the demo's network with
+random weights stands in, which measures speed only (an untrained network's mask means nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, default=REPO / "outputs/demo/best.ckpt")
+    parser.add_argument("--case", type=Path, help="a study folder (SUV.nii.gz, CTres.nii.gz); default: a phantom")
+    parser.add_argument("--seed", type=int, default=7, help="phantom seed when no --case is given")
+    args = parser.parse_args()
+
+    from fapiseg.inference import Predictor
+    from fapiseg.inference.batch import discover_cases
+    from fapiseg.inference.resample import to_input_grid
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trained = args.checkpoint.exists()
+        checkpoint = args.checkpoint if trained else untrained_checkpoint(Path(tmp) / "untrained.ckpt")
+        folder = args.case or phantom_case(Path(tmp) / "phantom", args.seed)
+        (case,) = discover_cases(folder)
+        predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+        print(f"case: {case.name} {nib_shape(case.pet)}; network: {'trained ' + str(checkpoint) if trained else 'UNTRAINED demo DynUNet (speed only)'}")
+        print(f"fapiseg: {predictor.describe()}")
+
+        predictor.predict_case(case)  # warm-up (first-call allocations, oneDNN kernels)
+        start = time.perf_counter()
+        ours = predictor.predict_case(case)
+        ours_seconds = time.perf_counter() - start
+        windows = predictor.last_windows
+
+        image = predictor.preprocess(case)
+        network = predictor.network
+        with torch.inference_mode():
+            sliding_window_inference(image[None], predictor.roi_size, predictor.sw_batch_size, network,
+                                     overlap=predictor.overlap, mode="gaussian")  # warm-up
+            start = time.perf_counter()
+            logits = sliding_window_inference(image[None], predictor.roi_size, predictor.sw_batch_size, network,
+                                              overlap=predictor.overlap, mode="gaussian")
+            plain_seconds = time.perf_counter() - start
+        plain_prob = torch.softmax(torch.as_tensor(logits), 1)[0, 1].numpy()
+        pet = ours.images.pet
+        plain_mask = to_input_grid(plain_prob, np.asarray(image.affine), pet.shape, pet.affine) > 0.5
+        ours_mask = ours.mask.array > 0
+        both = int(plain_mask.sum() + ours_mask.sum())
+        dice = 1.0 if both == 0 else 2 * int((plain_mask & ours_mask).sum()) / both
+
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(f"plain MONAI sliding window (fp32, every window): {plain_seconds:.1f} s")
+    print(f"fapiseg Predictor end to end: {ours_seconds:.1f} s "
+          f"({windows.run} of {windows.total} windows run, {windows.skipped} skipped)")
+    print(f"ratio fapiseg / plain: {ours_seconds / plain_seconds:.2f}")
+    print(f"Dice fapiseg vs plain mask: {dice:.4f} ({int(ours_mask.sum())} vs {int(plain_mask.sum())} voxels)")
+    print(f"peak memory (RSS): {peak_gb:.2f} GB")
+    return 0
+
+
+def nib_shape(path: Path) -> tuple:
+    import nibabel as nib
+
+    return tuple(nib.load(str(path)).shape)
+
+
+def phantom_case(root: Path, seed: int) -> Path:
+    """One whole-body (neck to thigh) phantom scan of the training family."""
+    from fapiseg.phantom import generate_cohort
+
+    generate_cohort(root, 1, 1, seed=seed, family="fapi")
+    return next(root.glob("*/*/SUV.nii.gz")).parent
+
+
+def untrained_checkpoint(path: Path) -> Path:
+    """The demo experiment's network and settings (configs, experiment=demo) with random weights."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=demo", "paths.root_dir=.", "paths.output_dir=."])
+    cfg = OmegaConf.to_container(cfg, resolve=True)
+    cfg["data"]["spacing_mm"] = cfg["data"]["spacing_mm"] or [4.0, 4.0, 4.0]
+    torch.manual_seed(0)
+    network = instantiate(cfg["model"]["net"])
+    state = {f"network.{k}": v for k, v in network.state_dict().items()}
+    torch.save({"hyper_parameters": {"cfg": cfg}, "state_dict": state}, path)
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
