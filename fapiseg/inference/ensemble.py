@@ -9,6 +9,7 @@ instructions (otherwise it would be emulated, and slower than float32); channels
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 from collections.abc import Sequence
 
@@ -77,8 +78,8 @@ class WindowPredictor:
         self.flips = list(flips)
         self.dtype = dtype
         self.channels_last = device.type == "cpu" if channels_last is None else channels_last
-        if self.channels_last:
-            self.networks = [n.to(memory_format=torch.channels_last_3d) for n in self.networks]
+        if self.channels_last:  # on copies: the caller's networks stay as they are
+            self.networks = [copy.deepcopy(n).to(memory_format=torch.channels_last_3d) for n in self.networks]
 
     def _autocast(self):
         if self.dtype is None:
