@@ -31,7 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=REPO / "outputs/demo/best.ckpt")
-    parser.add_argument("--case", type=Path, help="a study folder (SUV.nii.gz, CTres.nii.gz); default: a phantom")
+    parser.add_argument(
+        "--case", type=Path, help="a study folder (SUV.nii.gz, CTres.nii.gz); default: a phantom"
+    )
     parser.add_argument("--seed", type=int, default=7, help="phantom seed when no --case is given")
     args = parser.parse_args()
 
@@ -45,7 +47,9 @@ def main() -> int:
         folder = args.case or phantom_case(Path(tmp) / "phantom", args.seed)
         (case,) = discover_cases(folder)
         predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
-        print(f"case: {case.name} {nib_shape(case.pet)}; network: {'trained ' + str(checkpoint) if trained else 'UNTRAINED demo DynUNet (speed only)'}")
+        print(
+            f"case: {case.name} {nib_shape(case.pet)}; network: {'trained ' + str(checkpoint) if trained else 'UNTRAINED demo DynUNet (speed only)'}"
+        )
         print(f"fapiseg: {predictor.describe()}")
 
         predictor.predict_case(case)  # warm-up (first-call allocations, oneDNN kernels)
@@ -57,11 +61,23 @@ def main() -> int:
         image = predictor.preprocess(case)
         network = predictor.network
         with torch.inference_mode():
-            sliding_window_inference(image[None], predictor.roi_size, predictor.sw_batch_size, network,
-                                     overlap=predictor.overlap, mode="gaussian")  # warm-up
+            sliding_window_inference(
+                image[None],
+                predictor.roi_size,
+                predictor.sw_batch_size,
+                network,
+                overlap=predictor.overlap,
+                mode="gaussian",
+            )  # warm-up
             start = time.perf_counter()
-            logits = sliding_window_inference(image[None], predictor.roi_size, predictor.sw_batch_size, network,
-                                              overlap=predictor.overlap, mode="gaussian")
+            logits = sliding_window_inference(
+                image[None],
+                predictor.roi_size,
+                predictor.sw_batch_size,
+                network,
+                overlap=predictor.overlap,
+                mode="gaussian",
+            )
             plain_seconds = time.perf_counter() - start
         plain_prob = torch.softmax(torch.as_tensor(logits), 1)[0, 1].numpy()
         pet = ours.images.pet
@@ -72,10 +88,14 @@ def main() -> int:
 
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"plain MONAI sliding window (fp32, every window): {plain_seconds:.1f} s")
-    print(f"fapiseg Predictor end to end: {ours_seconds:.1f} s "
-          f"({windows.run} of {windows.total} windows run, {windows.skipped} skipped)")
+    print(
+        f"fapiseg Predictor end to end: {ours_seconds:.1f} s "
+        f"({windows.run} of {windows.total} windows run, {windows.skipped} skipped)"
+    )
     print(f"ratio fapiseg / plain: {ours_seconds / plain_seconds:.2f}")
-    print(f"Dice fapiseg vs plain mask: {dice:.4f} ({int(ours_mask.sum())} vs {int(plain_mask.sum())} voxels)")
+    print(
+        f"Dice fapiseg vs plain mask: {dice:.4f} ({int(ours_mask.sum())} vs {int(plain_mask.sum())} voxels)"
+    )
     print(f"peak memory (RSS): {peak_gb:.2f} GB")
     return 0
 

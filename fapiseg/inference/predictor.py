@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
@@ -52,13 +52,15 @@ class PredictorOptions:
     tta: bool = False
     precision: str = "auto"
     skip_suv: float | None = DEFAULT_SKIP_SUV
-    post: PostProcessing = PostProcessing()
+    post: PostProcessing = field(default_factory=PostProcessing)
 
 
 class Predictor:
     """Segments FAP-avid lesions with one trained network or an ensemble (see the module docstring)."""
 
-    def __init__(self, models: Sequence, device: torch.device, options: PredictorOptions = PredictorOptions()):
+    def __init__(
+        self, models: Sequence, device: torch.device, options: PredictorOptions = PredictorOptions()
+    ):
         from fapiseg.data.transforms import inference_transforms, suv_scaling
 
         if not models:
@@ -78,7 +80,10 @@ class Predictor:
         self.dtype = autocast_dtype(options.precision, device)
         self.transforms = inference_transforms(self.cfg["data"])
         self.window_predictor = WindowPredictor(
-            [m.network for m in models], device, mirror_axes(options.tta), self.dtype,
+            [m.network for m in models],
+            device,
+            mirror_axes(options.tta),
+            self.dtype,
             channels_last=device.type == "cpu" and self.dtype is not None,
         )
         self.skip = None
@@ -157,7 +162,9 @@ class Predictor:
         nibabel image on the case's own grid and affine."""
         folder = Path(case_dir)
         if not (folder / PET_NAME).exists():
-            raise CaseError(folder.name, f"{PET_NAME} is missing (expected {folder / PET_NAME}, {CT_NAME} beside it)")
+            raise CaseError(
+                folder.name, f"{PET_NAME} is missing (expected {folder / PET_NAME}, {CT_NAME} beside it)"
+            )
         prediction = self.predict_case(discover_cases(folder)[0])
         img = nib.Nifti1Image(prediction.mask.array, prediction.mask.affine)
         img.set_sform(prediction.mask.affine, code=1)

@@ -24,8 +24,10 @@ def run_inference(cfg: DictConfig) -> int:
         print(f"infer.py: error: {e}", file=sys.stderr)
         return 1
     if result.failed:
-        print(f"infer.py: {len(result.failed)} of {len(result.results)} case(s) failed; see {result.summary_path}",
-              file=sys.stderr)
+        print(
+            f"infer.py: {len(result.failed)} of {len(result.results)} case(s) failed; see {result.summary_path}",
+            file=sys.stderr,
+        )
     return result.exit_code
 
 
@@ -35,8 +37,10 @@ def infer(cfg: DictConfig) -> BatchResult:
 
     missing = [k for k in REQUIRED if OmegaConf.is_missing(cfg, k) or cfg.get(k) in (None, "")]
     if missing:
-        raise FapisegError(f"missing {', '.join(f'{k}=...' for k in missing)} "
-                           "(usage: python infer.py input=DATA_DIR output=PRED_DIR checkpoint=CKPT)")
+        raise FapisegError(
+            f"missing {', '.join(f'{k}=...' for k in missing)} "
+            "(usage: python infer.py input=DATA_DIR output=PRED_DIR checkpoint=CKPT)"
+        )
     cases = discover_cases(cfg.input)
     checkpoint = cfg.checkpoint
     checkpoints = [str(c) for c in checkpoint] if OmegaConf.is_list(checkpoint) else str(checkpoint)
@@ -46,8 +50,11 @@ def infer(cfg: DictConfig) -> BatchResult:
         tta=bool(cfg.tta),
         precision=str(cfg.precision),
         skip_suv=None if cfg.skip_suv is None else float(cfg.skip_suv),
-        post=PostProcessing(float(cfg.threshold), float(cfg.min_volume_ml),
-                            None if cfg.min_suv_max is None else float(cfg.min_suv_max)),
+        post=PostProcessing(
+            float(cfg.threshold),
+            float(cfg.min_volume_ml),
+            None if cfg.min_suv_max is None else float(cfg.min_suv_max),
+        ),
     )
     predictor = Predictor.from_checkpoint(checkpoints, device=str(cfg.device), options=options)
     print(f"infer.py: {len(cases)} case(s) from {cfg.input}; {predictor.describe()}", file=sys.stderr)

@@ -13,22 +13,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from fapiseg.pipeline.demo import DemoPlan
 
     plan = DemoPlan()
-    parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder (default outputs/demo)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("outputs/demo"), help="output folder (default outputs/demo)"
+    )
     parser.add_argument("--train-patients", type=int, default=plan.train_patients)
-    parser.add_argument("--test-patients", type=int, default=plan.test_patients, help="held-out fapi-family patients")
-    parser.add_argument("--shifted-patients", type=int, default=plan.shifted_patients,
-                        help="patients of the shifted family (generalisation)")
+    parser.add_argument(
+        "--test-patients", type=int, default=plan.test_patients, help="held-out fapi-family patients"
+    )
+    parser.add_argument(
+        "--shifted-patients",
+        type=int,
+        default=plan.shifted_patients,
+        help="patients of the shifted family (generalisation)",
+    )
     parser.add_argument("--seed", type=int, default=plan.seed)
-    parser.add_argument("--train-override", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra train.py override (repeatable), e.g. trainer.max_epochs=2")
-    parser.add_argument("--infer-override", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra infer.py override (repeatable), e.g. tta=true")
+    parser.add_argument(
+        "--train-override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra train.py override (repeatable), e.g. trainer.max_epochs=2",
+    )
+    parser.add_argument(
+        "--infer-override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra infer.py override (repeatable), e.g. tta=true",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from fapiseg.pipeline.demo import DemoPlan, run_demo
 
-    plan = DemoPlan(args.train_patients, args.test_patients, args.shifted_patients, args.seed,
-                    train_overrides=args.train_override, infer_overrides=args.infer_override)
+    plan = DemoPlan(
+        args.train_patients,
+        args.test_patients,
+        args.shifted_patients,
+        args.seed,
+        train_overrides=args.train_override,
+        infer_overrides=args.infer_override,
+    )
     run_demo(args.out, plan, log=lambda line: print(line, flush=True))
     return 0

@@ -77,14 +77,21 @@ class DemoError(FapisegError):
     """A stage of the demo failed; the message names the stage and the reason."""
 
 
-def run_demo(out_dir: str | Path, plan: DemoPlan = DemoPlan(), log: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    out_dir: str | Path, plan: DemoPlan | None = None, log: Callable[[str], None] = print
+) -> DemoResult:
     """Run every stage into ``out_dir`` (see the module docstring); raises :class:`DemoError`."""
+    plan = plan or DemoPlan()
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     for name in OWNED:
         shutil.rmtree(out / name, ignore_errors=True)
     result = DemoResult(out)
-    data = {"train": out / "data" / "train", "test": out / "data" / "test", "shifted": out / "data" / "shifted"}
+    data = {
+        "train": out / "data" / "train",
+        "test": out / "data" / "test",
+        "shifted": out / "data" / "shifted",
+    }
     cohorts = {
         "train": (plan.train_patients, "fapi", plan.seed),
         "test": (plan.test_patients, "fapi", plan.seed + 1),
@@ -97,7 +104,9 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = DemoPlan(), log: Callable[[st
 
         for key, (patients, family, seed) in cohorts.items():
             generate_cohort(data[key], patients, 1, seed=seed, family=family)
-        detail.append(", ".join(f"{key}: {n} patients ({fam}, seed {s})" for key, (n, fam, s) in cohorts.items()))
+        detail.append(
+            ", ".join(f"{key}: {n} patients ({fam}, seed {s})" for key, (n, fam, s) in cohorts.items())
+        )
 
     with _stage(result, log, 2, total, "training (train.py experiment=" + plan.experiment + ")") as detail:
         checkpoint = _train(data["train"], out / "train", plan)
@@ -113,7 +122,9 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = DemoPlan(), log: Callable[[st
             batch = _infer(data[key], predictions[key], out / "best.ckpt", floor, plan.infer_overrides)
             seconds = [r.seconds for r in batch.results if r.seconds is not None]
             result.facts[f"{key}_seconds_per_case"] = float(np.mean(seconds)) if seconds else None
-            detail.append(f"{len(batch.results)} cases, {np.mean(seconds):.1f} s per case, skip floor SUV {floor:g}")
+            detail.append(
+                f"{len(batch.results)} cases, {np.mean(seconds):.1f} s per case, skip floor SUV {floor:g}"
+            )
 
     evaluations = {"test": out / "evaluation", "shifted": out / "evaluation_shifted"}
     with _stage(result, log, 5, total, "evaluation (fapiseg evaluate)") as detail:
@@ -130,8 +141,10 @@ def run_demo(out_dir: str | Path, plan: DemoPlan = DemoPlan(), log: Callable[[st
             result.facts[f"{key}_physiological_calls"] = calls.total
             result.facts[f"{key}_physiological_calls_detail"] = calls.describe()
             s = result.summaries[key]
-            detail.append(f"{key}: Dice {_fmt(s['dice'])}, lesion sensitivity {_fmt(s['lesion_sensitivity'])}, "
-                          f"FP/scan {_fmt(s['fp_per_scan'])}, calls on physiological uptake {calls.total}")
+            detail.append(
+                f"{key}: Dice {_fmt(s['dice'])}, lesion sensitivity {_fmt(s['lesion_sensitivity'])}, "
+                f"FP/scan {_fmt(s['fp_per_scan'])}, calls on physiological uptake {calls.total}"
+            )
 
     with _stage(result, log, 6, total, "report") as detail:
         _write_report(result, data, predictions, evaluations, plan)
@@ -154,8 +167,10 @@ def _stage(result: DemoResult, log: Callable[[str], None], step: int, total: int
         raise
     except FapisegError as e:
         raise DemoError(f"stage {step} ({name}) failed: {e}") from None
-    except Exception as e:  # noqa: BLE001 - the demo reports any failure as one line naming the stage
-        raise DemoError(f"stage {step} ({name}) failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from e
+    except Exception as e:  # the demo reports any failure as one line naming the stage
+        raise DemoError(
+            f"stage {step} ({name}) failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        ) from e
     seconds = time.perf_counter() - start
     result.stages.append(Stage(name, seconds, "; ".join(detail)))
     log(f"[{step}/{total}] {name}: done in {seconds:.0f} s" + (f" ({'; '.join(detail)})" if detail else ""))
@@ -165,9 +180,18 @@ def _train(data_root: Path, run_dir: Path, plan: DemoPlan) -> Path:
     """``python train.py experiment=demo data.root=... hydra.run.dir=...`` from the repository root."""
     script = REPO / "train.py"
     if not script.exists():
-        raise DemoError(f"{script} not found: the demo runs from a source checkout (git clone, then make demo)")
-    command = [sys.executable, str(script), f"experiment={plan.experiment}", f"data.root={data_root}",
-               f"hydra.run.dir={run_dir}", f"seed={plan.seed}", *plan.train_overrides]
+        raise DemoError(
+            f"{script} not found: the demo runs from a source checkout (git clone, then make demo)"
+        )
+    command = [
+        sys.executable,
+        str(script),
+        f"experiment={plan.experiment}",
+        f"data.root={data_root}",
+        f"hydra.run.dir={run_dir}",
+        f"seed={plan.seed}",
+        *plan.train_overrides,
+    ]
     tail = _run_streaming(command, cwd=REPO)
     if tail.returncode != 0:
         raise DemoError(f"training failed (train.py exit {tail.returncode}): {tail.last_line}")
@@ -192,7 +216,11 @@ def _run_streaming(command: list[str], cwd: Path) -> _Finished:
         sys.stderr.buffer.flush()
         tail = (tail + chunk)[-8192:]
     proc.wait()
-    lines = [line.strip() for line in tail.decode(errors="replace").replace("\r", "\n").splitlines() if line.strip()]
+    lines = [
+        line.strip()
+        for line in tail.decode(errors="replace").replace("\r", "\n").splitlines()
+        if line.strip()
+    ]
     return _Finished(proc.returncode, lines[-1] if lines else "")
 
 
@@ -222,8 +250,17 @@ def _infer(data_root: Path, pred_dir: Path, checkpoint: Path, skip_suv: float, o
     from fapiseg.inference.run import infer
 
     with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
-        cfg = compose("infer", overrides=[f"input={data_root}", f"output={pred_dir}", f"checkpoint={checkpoint}",
-                                          f"skip_suv={skip_suv}", "save_probabilities=true", *overrides])
+        cfg = compose(
+            "infer",
+            overrides=[
+                f"input={data_root}",
+                f"output={pred_dir}",
+                f"checkpoint={checkpoint}",
+                f"skip_suv={skip_suv}",
+                "save_probabilities=true",
+                *overrides,
+            ],
+        )
     batch = infer(cfg)
     if batch.failed:
         first = batch.failed[0]
@@ -231,32 +268,59 @@ def _infer(data_root: Path, pred_dir: Path, checkpoint: Path, skip_suv: float, o
     return batch
 
 
-def _write_report(result: DemoResult, data: dict, predictions: dict, evaluations: dict, plan: DemoPlan) -> None:
+def _write_report(
+    result: DemoResult, data: dict, predictions: dict, evaluations: dict, plan: DemoPlan
+) -> None:
     from fapiseg.reports.html import CohortSection, write_report
 
     facts = result.facts
     sections = []
-    for key, title in (("test", "Held-out phantom patients (fapi family, as trained)"),
-                       ("shifted", "Generalisation: the shifted phantom family (other bodies, uptake, scanners)")):
+    for key, title in (
+        ("test", "Held-out phantom patients (fapi family, as trained)"),
+        ("shifted", "Generalisation: the shifted phantom family (other bodies, uptake, scanners)"),
+    ):
         notes = [
-            ("predicted lesions on physiological uptake",
-             f"{facts[f'{key}_physiological_calls_detail']} (bladder, kidney, joint, pancreas, uterus; "
-             "predicted lesions touching these organs and no reference lesion)"),
+            (
+                "predicted lesions on physiological uptake",
+                (
+                    f"{facts[f'{key}_physiological_calls_detail']} (bladder, kidney, joint, pancreas, uterus; "
+                    "predicted lesions touching these organs and no reference lesion)"
+                ),
+            ),
             ("inference time", f"{facts[f'{key}_seconds_per_case']:.1f} s per case (CPU)"),
         ]
         sections.append(CohortSection(title, evaluations[key], predictions[key], data[key], notes))
-    preamble = [("pipeline", "fapiseg phantom → python train.py experiment=" + plan.experiment
-                 + " → python infer.py → fapiseg evaluate → this report")]
+    preamble = [
+        (
+            "pipeline",
+            "fapiseg phantom → python train.py experiment="
+            + plan.experiment
+            + " → python infer.py → fapiseg evaluate → this report",
+        )
+    ]
     preamble += [(f"stage: {s.name}", f"{s.seconds:.0f} s — {s.detail}") for s in result.stages]
-    preamble.append(("window skipping", f"windows with no voxel ≥ SUV {facts['skip_suv']:g} in the body were not run "
-                     f"(lowest lesion SUVmax in the training cohort: {facts['lowest_training_lesion_suv_max']:.2f})"))
-    write_report(sections, result.out_dir / "report.html", title="fapiseg demo: synthetic FAPI PET/CT",
-                 preamble=preamble)
+    preamble.append(
+        (
+            "window skipping",
+            (
+                f"windows with no voxel ≥ SUV {facts['skip_suv']:g} in the body were not run "
+                f"(lowest lesion SUVmax in the training cohort: {facts['lowest_training_lesion_suv_max']:.2f})"
+            ),
+        )
+    )
+    write_report(
+        sections,
+        result.out_dir / "report.html",
+        title="fapiseg demo: synthetic FAPI PET/CT",
+        preamble=preamble,
+    )
 
 
 def _write_demo_json(result: DemoResult, plan: DemoPlan) -> None:
     content = {
-        "stages": [{"name": s.name, "seconds": round(s.seconds, 1), "detail": s.detail} for s in result.stages],
+        "stages": [
+            {"name": s.name, "seconds": round(s.seconds, 1), "detail": s.detail} for s in result.stages
+        ],
         "total_seconds": round(result.seconds, 1),
         "plan": {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in plan.__dict__.items()},
         "held_out": _headline(result.summaries.get("test", {})),

@@ -49,7 +49,10 @@ def count_physiological_calls(
     wanted = {int(label): name for label, name in legend.items() if name in organs}
     result = PhysiologicalCalls()
     for case in find_cases(data_dir):
-        organ_path, pred_path = case.pet.parent / ORGANS_NAME, pred_dir / case.patient / case.study / "PRED.nii.gz"
+        organ_path, pred_path = (
+            case.pet.parent / ORGANS_NAME,
+            pred_dir / case.patient / case.study / "PRED.nii.gz",
+        )
         if not (organ_path.exists() and pred_path.exists() and case.seg is not None):
             continue
         organ_map = load_volume(organ_path, case.name, dtype=np.int16)
@@ -74,7 +77,10 @@ def case_calls(organ_map: np.ndarray, pred: np.ndarray, ref: np.ndarray, wanted:
         if ref[lesion.bbox][voxels].any():
             continue
         box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in lesion.bbox)
-        grown = {label: ndimage.binary_dilation(organ_map[box] == label, np.ones((3, 3, 3), bool)) for label in wanted}
+        grown = {
+            label: ndimage.binary_dilation(organ_map[box] == label, np.ones((3, 3, 3), bool))
+            for label in wanted
+        }
         inner = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(lesion.bbox, box))
         overlaps = {label: int(g[inner][voxels].sum()) for label, g in grown.items()}
         best = max(overlaps, key=overlaps.get, default=None)

@@ -28,6 +28,8 @@ from fapiseg.io.nifti import atomic_path, load_volume
 from fapiseg.reports.embed import figure_to_png, img_tag
 
 PRED_NAME = "PRED.nii.gz"
+#: Lesion-table rows (and numbered markers) shown per case; the rest are counted ("and N more").
+MAX_LESION_ROWS = 25
 REFERENCE_COLOR, PREDICTION_COLOR = "#1a9850", "#d73027"
 PREDICTED_COLUMNS = {
     "lesion_id": "#",
@@ -275,7 +277,11 @@ def _on_grid(path: Path, case: str, pet) -> np.ndarray:
 
 
 def _lesion_table(lesions: pd.DataFrame, columns: dict[str, str]) -> str:
-    table = lesions.sort_values("lesion_id")[[c for c in columns if c in lesions]].copy()
+    """The first MAX_LESION_ROWS lesions (by lesion_id: largest first) and a count of the others."""
+    table = (
+        lesions.sort_values("lesion_id")[[c for c in columns if c in lesions]].head(MAX_LESION_ROWS).copy()
+    )
+    more = len(lesions) - len(table)
     if "mean_probability" in table and table["mean_probability"].isna().all():
         table = table.drop(columns="mean_probability")
     if "match" in table:
@@ -287,7 +293,8 @@ def _lesion_table(lesions: pd.DataFrame, columns: dict[str, str]) -> str:
                 "missed": "MISSED",
             }
         )
-    return _table(table.rename(columns=columns), "lesions")
+    note = f"<p class='meta'>and {more} smaller lesion(s) not listed</p>" if more > 0 else ""
+    return _table(table.rename(columns=columns), "lesions") + note
 
 
 def _comparison(sections: Sequence[CohortSection]) -> str:

@@ -23,14 +23,25 @@ def write_checkpoint(
     cfg = {
         "model": {
             "net": net_cfg,
-            "inference": {"roi_size": list(roi_size), "overlap": overlap, "sw_batch_size": 2, "mode": "gaussian"},
+            "inference": {
+                "roi_size": list(roi_size),
+                "overlap": overlap,
+                "sw_batch_size": 2,
+                "mode": "gaussian",
+            },
         },
-        "data": {"spacing_mm": list(spacing_mm), "patch_size": list(roi_size), "pet": dict(PET_SCALING),
-                 "ct": {"window": list(CT_WINDOW)}},
+        "data": {
+            "spacing_mm": list(spacing_mm),
+            "patch_size": list(roi_size),
+            "pet": dict(PET_SCALING),
+            "ct": {"window": list(CT_WINDOW)},
+        },
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"hyper_parameters": {"cfg": cfg}, "state_dict": {f"network.{k}": v for k, v in state_dict.items()}},
-               path)
+    torch.save(
+        {"hyper_parameters": {"cfg": cfg}, "state_dict": {f"network.{k}": v for k, v in state_dict.items()}},
+        path,
+    )
     return path
 
 
@@ -48,8 +59,15 @@ def unet_checkpoint(path: Path, seed: int = 0, **kwargs) -> Path:
     """A small random MONAI UNet (untrained): for comparisons with a plain MONAI sliding window."""
     from monai.networks.nets import UNet
 
-    net = {"_target_": "monai.networks.nets.UNet", "spatial_dims": 3, "in_channels": 2, "out_channels": 2,
-           "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1}
+    net = {
+        "_target_": "monai.networks.nets.UNet",
+        "spatial_dims": 3,
+        "in_channels": 2,
+        "out_channels": 2,
+        "channels": [4, 8, 16],
+        "strides": [2, 2],
+        "num_res_units": 1,
+    }
     torch.manual_seed(seed)
     module = UNet(3, 2, 2, channels=(4, 8, 16), strides=(2, 2), num_res_units=1)
     return write_checkpoint(path, net, module.state_dict(), **kwargs)

@@ -18,8 +18,15 @@ LESION_RADIUS = 11.0
 FP32 = PredictorOptions(precision="fp32", skip_suv=None)
 
 
-def write_case(root, name, ornt=((0, 1), (1, 1), (2, 1)), spacing=(3.0, 3.5, 4.0), shape=(40, 36, 30), seed=0,
-               body_suv=1.0):
+def write_case(
+    root,
+    name,
+    ornt=((0, 1), (1, 1), (2, 1)),
+    spacing=(3.0, 3.5, 4.0),
+    shape=(40, 36, 30),
+    seed=0,
+    body_suv=1.0,
+):
     """A body (CT 40 HU, SUV ``body_suv``) in air with one hot sphere at LESION_CENTRE, stored in orientation ``ornt``."""
     ras_affine = np.diag([*spacing, 1.0])
     ras_affine[:3, 3] = -(np.array(shape) - 1) / 2 * np.array(spacing)
@@ -48,7 +55,11 @@ def threshold_ckpt(tmp_path_factory):
 def test_settings_come_from_the_checkpoint(threshold_ckpt):
     predictor = Predictor.from_checkpoint(threshold_ckpt, device="auto")
     assert not predictor.network.training
-    assert predictor.roi_size == (32, 32, 32) and predictor.overlap == 0.25 and predictor.spacing == (4.0, 4.0, 4.0)
+    assert (
+        predictor.roi_size == (32, 32, 32)
+        and predictor.overlap == 0.25
+        and predictor.spacing == (4.0, 4.0, 4.0)
+    )
     assert "1 network(s)" in predictor.describe()
 
 
@@ -60,7 +71,9 @@ STORAGES = {
 
 
 @pytest.mark.parametrize("storage", STORAGES)
-def test_the_mask_is_on_the_case_grid_and_the_lesion_where_it_is_in_the_world(threshold_ckpt, tmp_path, storage):
+def test_the_mask_is_on_the_case_grid_and_the_lesion_where_it_is_in_the_world(
+    threshold_ckpt, tmp_path, storage
+):
     folder = write_case(tmp_path, f"p1/{storage}", STORAGES[storage])
     img = Predictor.from_checkpoint(threshold_ckpt).predict(folder)
     suv = __import__("nibabel").load(folder / "SUV.nii.gz")
@@ -79,13 +92,19 @@ def test_a_plain_monai_sliding_window_over_network_gives_the_same_probabilities(
 
     folder = write_case(tmp_path, "p1/t0")
     predictor = Predictor.from_checkpoint(unet_checkpoint(tmp_path / "unet.ckpt"), device="cpu", options=FP32)
-    image = inference_transforms(predictor.cfg["data"])({"pet": str(folder / "SUV.nii.gz"),
-                                                          "ct": str(folder / "CTres.nii.gz")})["image"]
+    image = inference_transforms(predictor.cfg["data"])(
+        {"pet": str(folder / "SUV.nii.gz"), "ct": str(folder / "CTres.nii.gz")}
+    )["image"]
     assert np.allclose(np.asarray(image.pixdim), predictor.spacing)
     with torch.no_grad():
-        plain = sliding_window_inference(image[None], predictor.roi_size, 2,
-                                         lambda x: torch.softmax(predictor.network(x), 1),
-                                         overlap=predictor.overlap, mode="gaussian")
+        plain = sliding_window_inference(
+            image[None],
+            predictor.roi_size,
+            2,
+            lambda x: torch.softmax(predictor.network(x), 1),
+            overlap=predictor.overlap,
+            mode="gaussian",
+        )
     ours = predictor.lesion_probability(image)
     torch.testing.assert_close(ours, plain[0, 1].as_tensor(), atol=1e-5, rtol=0)
 
@@ -105,8 +124,10 @@ def test_an_ensemble_averages_its_members(tmp_path):
     write_case(tmp_path / "data", "p1/t0")
     (case,) = find_cases(tmp_path / "data")
     a, b = unet_checkpoint(tmp_path / "a.ckpt", seed=0), unet_checkpoint(tmp_path / "b.ckpt", seed=1)
-    prob = {k: Predictor.from_checkpoint(p, options=FP32).predict_case(case).probability.array
-            for k, p in (("a", [a]), ("b", [b]), ("ab", [a, b]))}
+    prob = {
+        k: Predictor.from_checkpoint(p, options=FP32).predict_case(case).probability.array
+        for k, p in (("a", [a]), ("b", [b]), ("ab", [a, b]))
+    }
     np.testing.assert_allclose(prob["ab"], (prob["a"] + prob["b"]) / 2, atol=1e-5)
 
 

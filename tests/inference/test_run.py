@@ -14,8 +14,14 @@ from tests.inference.test_predictor import write_case
 
 
 def infer(*overrides):
-    return subprocess.run([sys.executable, str(REPO / "infer.py"), *map(str, overrides), "progress=false"],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(REPO / "infer.py"), *map(str, overrides), "progress=false"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
 
 
 def run_in_process(*overrides) -> int:

@@ -73,6 +73,7 @@ def test_report_command(evaluated, tmp_path):
             "--out",
             str(out),
         ],
+        check=False,
         capture_output=True,
         text=True,
     )
@@ -93,9 +94,17 @@ def test_report_command(evaluated, tmp_path):
             "--out",
             str(out),
         ],
+        check=False,
         capture_output=True,
         text=True,
     )
     assert (
         missing.returncode == 1 and "no summary.json" in missing.stderr and "Traceback" not in missing.stderr
     )
+
+
+def test_a_case_with_many_lesions_lists_the_largest_and_counts_the_rest(evaluated, tmp_path, monkeypatch):
+    monkeypatch.setattr("fapiseg.reports.html.MAX_LESION_ROWS", 1)
+    eval_dir, pred, data = evaluated
+    page = write_report([CohortSection("c", eval_dir, pred, data)], tmp_path / "r.html").read_text()
+    assert "and 1 smaller lesion(s) not listed" in page  # p1/t1: two predicted and two reference lesions
