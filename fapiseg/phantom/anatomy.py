@@ -127,6 +127,7 @@ class Structure:
     study_jitter: float = 0.05
     volume_jitter: float = 0.0
     mottle_fat: float = 0.0  # share of the structure that a smooth random pattern turns into fat (bowel)
+    visible_share: float = 1.0  # share of scans in which it holds its activity (a ureter between boluses)
 
     @property
     def label(self) -> int:
@@ -261,9 +262,7 @@ class _Builder:
         for k in range(len(z)):  # smooth per-patient irregularity of the outline
             a[k] *= 1 + self.jitter(0.025)
         yc, ry = (front + back) / 2, (front - back) / 2
-        bulge = np.array(
-            [[self.jitter(0.03), self.rng.uniform(0, 6.3)], [self.jitter(0.02), self.rng.uniform(0, 6.3)]]
-        )
+        bulge = (float(np.clip(self.jitter(0.025), -0.06, 0.06)), float(self.rng.uniform(0, 2 * np.pi)))
         body = ZTube(z, 0.0, yc, a, ry, squareness=0.5, bulge=bulge)
         fat = self.fat * np.interp(
             z / self.H, [-70, 140, 200, 330, 520, 560, 720], [1.3, 1.1, 1.3, 0.9, 0.8, 0.4, 0.3]
@@ -291,6 +290,7 @@ class _Builder:
         self.add("body", "fat", Union([body] + thighs))
         thigh_muscle = [ZTube(t.z, t.x, t.y, t.rx - self.fat, t.ry - self.fat) for t in thighs]
         self.add("muscle", "muscle", Union([muscle_env] + thigh_muscle))
+        self._muscle_env = muscle_env
         self._cavity_z = z
         self._front, self._back = front, back
         self._cavity = cavity
@@ -342,19 +342,16 @@ class _Builder:
             self.add(f"lung_{side}", "lung", lung, suv_texture=0.10)
         self.landmarks["lung_apex"] = apex
         # Back muscles beside the spine (erector spinae) give the chest its kidney-shaped section.
-        zs = np.array([-20, 150, 300, 450, 560]) * H
+        zs = np.array([60, 150, 300, 450, 560]) * H
         for sign in (1, -1):
-            self.add(
-                f"erector_spinae_{sign}",
-                "muscle",
-                ZTube(
-                    zs,
-                    sign * np.array([32, 36, 34, 30, 24]) * W,
-                    self.spine_y(zs) - np.array([54, 54, 54, 52, 40]) * D,
-                    np.array([22, 26, 24, 20, 16]) * W,
-                    np.array([18, 18, 17, 15, 13]) * D,
-                ),
+            erector = ZTube(
+                zs,
+                sign * np.array([32, 36, 34, 30, 24]) * W,
+                self.spine_y(zs) - np.array([54, 54, 54, 52, 40]) * D,
+                np.array([22, 26, 24, 20, 16]) * W,
+                np.array([18, 18, 17, 15, 13]) * D,
             )
+            self.add(f"erector_spinae_{sign}", "muscle", Intersection([erector, self._muscle_env]))
         # Peri-aortic fat keeps the descending aorta round on CT (lung or fat all around it).
         self.aorta_tube = self._aorta_descending()
         self.add(
@@ -443,6 +440,9 @@ class _Builder:
             kid = Ellipsoid(c, np.array([27, 21, 52]) * s, rot, wobble=self.wobble(0.05))
             self.kidneys[side] = kid
             self.regions[f"kidney_{side}"] = kid
+            self.add(
+                f"perirenal_fat_{side}", "fat", Ellipsoid(c, kid.radii + 9, rot, wobble=self.wobble(0.08))
+            )
             self.add(f"kidney_{side}", "kidney", kid, suv_texture=0.12, study_jitter=0.2)
             pelvis_c = c + rot @ np.array([-sign * 12 * s, 6, -4])
             self.add(
@@ -503,7 +503,14 @@ class _Builder:
                     [sign * 22, 18 * D, self.z(28)],
                 ]
             )
-            self.add(f"ureter_{side}", "ureter", Capsules(pts, 3.5), study_jitter=0.6, suv_texture=0.3)
+            self.add(
+                f"ureter_{side}",
+                "ureter",
+                Capsules(pts, 3.5),
+                study_jitter=0.5,
+                suv_texture=0.3,
+                visible_share=0.5,
+            )
         if self.sex == "F":
             s = self.size(0.12) * (1.0 if self.pre else 0.72)
             uterus = Ellipsoid(
@@ -553,11 +560,16 @@ class _Builder:
             )
             back = np.interp(self.z(450), self._cavity_z, self._back)
             scapula = Ellipsoid(
-                np.array([sign * 100 * W, back + self.fat + 16, self.z(455)]),
+                np.array([sign * 100 * W, back + self.fat + 20, self.z(455)]),
                 np.array([46 * W, 6, 60 * H]),
-                rotation_matrix((0, 0, -sign * 22)),
+                rotation_matrix((0, 0, sign * 24)),
             )
-            self.add(f"scapula_{sign}", "bone_cortical", Difference(scapula, self._cavity), hu=450.0)
+            self.add(
+                f"scapula_{sign}",
+                "bone_cortical",
+                Difference(Intersection([scapula, self._muscle_env]), self._cavity),
+                hu=450.0,
+            )
         # Pelvis: sacrum, iliac wings, acetabula, pubic and ischial rami.
         sacrum = Ellipsoid(
             np.array([0, self.spine_y(60) + 8, self.z(58)]),
@@ -747,26 +759,33 @@ class _Builder:
         removed = str(self.rng.choice(["left", "right"])) if mastectomy else None
         dense = self.rng.uniform(0.45, 0.7) if self.pre else self.rng.uniform(0.3, 0.5)
         for side, sign in (("right", 1), ("left", -1)):
-            proj = 45 * size * D
-            c = np.array([sign * 82 * W, front + proj * 0.25 - 6, zb])
-            shape = Ellipsoid(
+            proj = 40 * size * D
+            c = np.array([sign * 84 * W, front - 0.2 * proj, zb])
+            ellipsoid = Ellipsoid(
                 c,
-                np.array([62 * W * size**0.5, proj, 58 * size**0.5]),
-                rotation_matrix((10 * size, 0, sign * 18)),
+                np.array([70 * W * size**0.4, proj, 62 * size**0.4]),
+                rotation_matrix((8 * size, 0, -sign * 20)),
                 wobble=self.wobble(0.06),
             )
+            shape = Difference(ellipsoid, self._muscle_env)  # on the chest wall, not in it
             self.landmarks[f"breast_{side}_z"] = float(zb)
             if side == removed:
                 self.missing.append(f"breast_{side}")
-                self.regions[f"mastectomy_{side}"] = shape
+                self.regions[f"mastectomy_{side}"] = ellipsoid
                 continue
             self.regions[f"breast_{side}"] = shape
+            self.regions[f"breast_{side}_ellipsoid"] = ellipsoid
             self.add(f"breast_{side}", "fat", shape)
-            gland = Ellipsoid(
-                c + np.array([0, proj * 0.15, 0]),
-                shape.radii * dense,
-                shape.rotation,
-                wobble=self.wobble(0.25, 4, 3.0),
+            gland = Intersection(
+                [
+                    Ellipsoid(
+                        c + np.array([0, proj * 0.3, 0]),
+                        ellipsoid.radii * dense,
+                        ellipsoid.rotation,
+                        wobble=self.wobble(0.25, 4, 3.0),
+                    ),
+                    shape,
+                ]
             )
             self.add(f"gland_{side}", "breast", gland, suv_texture=0.2)
 
@@ -945,4 +964,5 @@ class _Ribs(Shape):
         rib = np.rint(k)
         band = np.abs(k - rib) * self.spacing < self.half_width
         reach = np.where(rib < 7, 0.86, np.where(rib < 10, 0.75, 0.5))
-        return shell & band & (rib >= 0) & (rib <= 11) & (phi < reach)
+        beside_spine = np.abs(dx) > 0.18 * rx  # ribs start at the transverse processes, not behind the spine
+        return shell & band & beside_spine & (rib >= 0) & (rib <= 11) & (phi < reach)

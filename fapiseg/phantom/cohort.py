@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -377,13 +379,14 @@ def generate_cohort(
     family: str = "fapi",
     courses: list[str] | None = None,
     reposition: bool = True,
-    progress=None,
+    progress: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> dict:
     """Write a cohort and its ``truth.json``; return the truth.
 
     ``courses`` gives each patient's course in order (cycled when shorter than the cohort); by default
     they are random, with about 17 % of the scans lesion-negative. ``progress(case)`` is called after
-    each scan is written.
+    each scan is written. ``workers`` > 1 makes patients in that many processes (same files).
     """
     if n_patients < 1 or n_studies < 1:
         raise ValueError("a cohort needs at least one patient and one study")
@@ -397,39 +400,58 @@ def generate_cohort(
         plan = default_courses(n_patients, n_studies, _rng(seed, fam, 10**6, 0))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    jobs = [(out, p, seed, fam.name, plan[p], n_studies, reposition) for p in range(n_patients)]
+    records: list[dict] = []
+    if workers > 1 and n_patients > 1:
+        with ProcessPoolExecutor(max_workers=min(workers, n_patients)) as pool:
+            for record in pool.map(_write_patient, jobs):
+                records.append(record)
+                for study in record["studies"]:
+                    if progress is not None:
+                        progress(study["case"])
+    else:
+        for job in jobs:
+            records.append(_write_patient(job, progress))
     truth = {
         "generator": "fapiseg.phantom",
         "version": TRUTH_VERSION,
         "seed": int(seed),
         "family": fam.name,
         "organ_labels": {str(k): v for k, v in ORGAN_LABELS.items()},
-        "seg_rule": "a voxel is lesion when at least half of its sub-voxels (about 1 mm) lie inside the lesion",
-        "patients": [],
+        "seg_rule": SEG_RULE,
+        "patients": records,
     }
-    for p in range(n_patients):
-        patient = generate_patient(
-            p, seed=seed, family=fam, course=plan[p], n_studies=n_studies, reposition=reposition
-        )
-        record = {
-            "patient": patient.name,
-            "sex": patient.sex,
-            "age": patient.anatomy.age,
-            "course": patient.course,
-            "arms": patient.anatomy.arms,
-            "missing_organs": list(patient.anatomy.missing),
-            "studies": [],
-        }
-        for s in range(n_studies):
-            study = generate_study(patient, s)
-            folder = out / patient.name / study.truth.study
-            save_volume(folder / "SUV.nii.gz", study.suv, study.affine)
-            save_volume(folder / "CTres.nii.gz", study.ct, study.affine)
-            save_volume(folder / "SEG.nii.gz", study.seg, study.affine)
-            save_volume(folder / "ORGANS.nii.gz", study.organs, study.affine)
-            record["studies"].append(asdict(study.truth))
-            if progress is not None:
-                progress(study.truth.case)
-        truth["patients"].append(record)
     with atomic_path(out / "truth.json") as tmp:
         tmp.write_text(json.dumps(truth, indent=1))
     return truth
+
+
+SEG_RULE = "a voxel is lesion when at least half of its sub-voxels (about 1 mm) lie inside the lesion"
+
+
+def _write_patient(job: tuple, progress: Callable[[str], None] | None = None) -> dict:
+    """Make one patient's studies, write their images, return the patient's truth record."""
+    out, index, seed, family, course, n_studies, reposition = job
+    patient = generate_patient(
+        index, seed=seed, family=family, course=course, n_studies=n_studies, reposition=reposition
+    )
+    record = {
+        "patient": patient.name,
+        "sex": patient.sex,
+        "age": patient.anatomy.age,
+        "course": patient.course,
+        "arms": patient.anatomy.arms,
+        "missing_organs": list(patient.anatomy.missing),
+        "studies": [],
+    }
+    for s in range(n_studies):
+        study = generate_study(patient, s)
+        folder = out / patient.name / study.truth.study
+        save_volume(folder / "SUV.nii.gz", study.suv, study.affine)
+        save_volume(folder / "CTres.nii.gz", study.ct, study.affine)
+        save_volume(folder / "SEG.nii.gz", study.seg, study.affine)
+        save_volume(folder / "ORGANS.nii.gz", study.organs, study.affine)
+        record["studies"].append(asdict(study.truth))
+        if progress is not None:
+            progress(study.truth.case)
+    return record

@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="patients lie exactly as at baseline in every study (no rigid shift or rotation)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="W",
+        help="make patients in W processes (same files; default 1)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
 
 

@@ -76,7 +76,7 @@ FAPI_UPTAKE: dict[str, tuple[float, float]] = {
     "pancreas": (2.0, 6.0),
     "kidney": (3.0, 6.0),
     "renal_pelvis": (4.0, 12.0),
-    "ureter": (2.0, 10.0),
+    "ureter": (2.0, 8.0),
     "bladder": (10.0, 40.0),
     "heart": (1.4, 2.2),
     "aorta": (1.2, 2.0),

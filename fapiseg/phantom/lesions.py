@@ -349,7 +349,7 @@ def _fits(kind: str, labels: np.ndarray, anatomy: Anatomy, pts: np.ndarray) -> b
     """Tissue rules for the sphere points around a candidate centre."""
     share = lambda names: float(np.isin(labels, [LABEL_OF[n] for n in names]).mean())
     if kind == "breast_primary":
-        breasts = [s for k, s in anatomy.regions.items() if k.startswith("breast_")]
+        breasts = [anatomy.regions[k] for k in ("breast_left", "breast_right") if k in anatomy.regions]
         inside = np.zeros(len(pts), bool)
         for b in breasts:
             inside |= b.inside(pts[:, 0], pts[:, 1], pts[:, 2])

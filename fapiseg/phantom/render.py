@@ -61,29 +61,28 @@ def _body_coords(axes: list[np.ndarray], pose: Pose) -> tuple[np.ndarray, np.nda
 def smooth_field(
     shape: tuple[int, ...], spacing: np.ndarray, correlation_mm: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Smooth random texture of unit standard deviation with features of about ``correlation_mm``.
+    """Smooth random texture (standard deviation about 1) with features of about ``correlation_mm``.
 
     White noise on a coarse grid (half the correlation length), smoothed, then interpolated linearly
-    onto the grid one axis at a time (three small matrix products instead of a 3-D zoom).
+    onto the grid one axis at a time, the axis with the most coarse points first (cheapest order).
     """
     step = correlation_mm / 2
     coarse_shape = [max(int(np.ceil(n * s / step)) + 2, 2) for n, s in zip(shape, spacing)]
     field = ndimage.gaussian_filter(rng.standard_normal(coarse_shape).astype(np.float32), 1.0, mode="wrap")
     field /= field.std() + 1e-6
-    for axis, (n, c) in enumerate(zip(shape, coarse_shape)):
-        field = np.moveaxis(np.tensordot(_linear_weights(n, c), field, axes=([1], [axis])), 0, axis)
-    return np.ascontiguousarray(field, dtype=np.float32)
+    for axis in np.argsort(coarse_shape)[::-1]:
+        field = _lerp_axis(field, shape[axis], int(axis))
+    return field
 
 
-def _linear_weights(n: int, c: int) -> np.ndarray:
-    """(n, c) matrix that samples ``c`` coarse points linearly at ``n`` evenly spread positions."""
-    pos = np.linspace(0, c - 1, n)
-    i0 = np.minimum(np.floor(pos).astype(int), c - 2)
-    t = pos - i0
-    w = np.zeros((n, c), np.float32)
-    w[np.arange(n), i0] = 1 - t
-    w[np.arange(n), i0 + 1] = t
-    return w
+def _lerp_axis(array: np.ndarray, n: int, axis: int) -> np.ndarray:
+    """``array`` resampled linearly to ``n`` evenly spread points along ``axis`` (ends kept)."""
+    c = array.shape[axis]
+    pos = np.linspace(0, c - 1, n, dtype=np.float32)
+    i0 = np.minimum(pos.astype(np.int64), c - 2)
+    t = (pos - i0).astype(np.float32).reshape([-1 if k == axis else 1 for k in range(array.ndim)])
+    a, b = np.take(array, i0, axis=axis), np.take(array, i0 + 1, axis=axis)
+    return a + t * (b - a)
 
 
 def render_anatomy(
@@ -121,12 +120,13 @@ def render_anatomy(
     fat_index = n + 1
     suv_of[fat_index] = suvs[next(k for k, s in enumerate(structures) if s.name == "body")]
     for k, s in enumerate(structures):
-        if s.mottle_fat > 0:
-            where = uptake_index == k + 1
-            pattern = smooth_field(grid.shape, grid.spacing, 18.0, rng)
-            turn = where & (pattern < special.ndtri(s.mottle_fat))
-            uptake_index[turn] = fat_index
-            tissue_index[turn & (tissue_index == k + 1)] = fat_index
+        box = _crop(s.shape.bounds(), grid, pose) if s.mottle_fat > 0 else None
+        if box is not None:
+            pattern = smooth_field(uptake_index[box].shape, grid.spacing, 18.0, rng)
+            turn = (uptake_index[box] == k + 1) & (pattern < special.ndtri(s.mottle_fat))
+            uptake_index[box][turn] = fat_index
+            tissue = tissue_index[box]
+            tissue[turn & (tissue == k + 1)] = fat_index
     pet_tex = smooth_field(grid.shape, grid.spacing, 14.0, rng)
     ct_tex = smooth_field(grid.shape, grid.spacing, 10.0, rng)
     activity = suv_of[uptake_index] * (1 + suv_tex[uptake_index] * pet_tex)

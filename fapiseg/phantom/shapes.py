@@ -113,8 +113,9 @@ class ZTube(Shape):
     with radii (rx(z), ry(z)); all four are piecewise linear through knots at ``z`` (increasing).
 
     The outline is ``r^2 (1 - squareness cos^2 t sin^2 t) < 1`` (``r, t`` the polar form of the normalised
-    offsets ``u, v``): an ellipse at 0, boxier towards 1 (the diagonal reaches ``1 / sqrt(1 - s / 4)``). ``bulge`` adds an angular ripple ``a_k cos(k theta + phase_k)`` (k = 2, 3)
-    to the radius.
+    offsets ``u, v``): an ellipse at 0, boxier towards 1 (the diagonal reaches ``1 / sqrt(1 - s / 4)``).
+    ``bulge = (a, phase)`` makes the outline three-lobed, ``r^2 (1 - 2 a cos(3 t + phase))``, i.e. about
+    ``a`` of relative ripple in the radius, computed without trigonometry on the crop.
     """
 
     z: np.ndarray
@@ -123,7 +124,7 @@ class ZTube(Shape):
     rx: np.ndarray
     ry: np.ndarray
     squareness: float = 0.0
-    bulge: np.ndarray | None = None  # (2, 2): amplitude and phase of the k=2 and k=3 ripples
+    bulge: tuple[float, float] | None = None
 
     #: Sampling step (mm) of the lookup tables that replace interpolation on large crops.
     TABLE_STEP = 0.5
@@ -139,7 +140,7 @@ class ZTube(Shape):
         ).astype(np.float32)
 
     def bounds(self) -> Box:
-        grow = 1.0 + (np.abs(self.bulge[:, 0]).sum() if self.bulge is not None else 0.0)
+        grow = 1.0 / np.sqrt(1.0 - 2.0 * abs(self.bulge[0])) if self.bulge is not None else 1.0
         grow /= np.sqrt(1 - self.squareness / 4)  # the diagonal reaches further on a boxy outline
         lo = np.array([(self.x - self.rx * grow).min(), (self.y - self.ry * grow).min(), self.z[0]])
         hi = np.array([(self.x + self.rx * grow).max(), (self.y + self.ry * grow).max(), self.z[-1]])
@@ -160,14 +161,13 @@ class ZTube(Shape):
         f = uu + vv
         if self.squareness:
             f -= np.float32(self.squareness) * uu * vv / (f + np.float32(1e-9))
-        if self.bulge is not None:  # cos(k theta + phase) from u, v without trigonometry on the crop
-            r2 = uu + vv + np.float32(1e-9)
-            c2, s2 = (uu - vv) / r2, 2 * u * v / r2
-            c3, s3 = c2 * u - s2 * v, s2 * u + c2 * v  # (cos 3t, sin 3t) * r
-            r = np.sqrt(r2)
-            (a2, p2), (a3, p3) = self.bulge
-            ripple = a2 * (c2 * np.cos(p2) - s2 * np.sin(p2)) + a3 * (c3 * np.cos(p3) - s3 * np.sin(p3)) / r
-            f = f / (1.0 + ripple) ** 2
+        if (
+            self.bulge is not None
+        ):  # r^3 cos(3t + phase) = cos(phase) u (u^2 - 3v^2) - sin(phase) v (3u^2 - v^2)
+            a, phase = self.bulge
+            ca, sa = np.float32(2 * a * np.cos(phase)), np.float32(2 * a * np.sin(phase))
+            cubic = ca * u * (uu - 3 * vv) - sa * v * (3 * uu - vv)
+            f = f - cubic / np.sqrt(uu + vv + np.float32(1e-9))
         return f
 
     def inside(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:

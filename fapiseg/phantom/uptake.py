@@ -96,7 +96,7 @@ def _add_scar(anatomy: Anatomy, family: Family, rng: np.random.Generator) -> Non
     removed = [m.split("_")[1] for m in anatomy.missing if m.startswith("breast")]
     side = removed[0] if removed else str(rng.choice(["left", "right"]))
     sign = 1 if side == "right" else -1
-    breast = reg.get(f"breast_{side}") or reg.get(f"mastectomy_{side}")
+    breast = reg.get(f"breast_{side}_ellipsoid") or reg.get(f"mastectomy_{side}")
     if breast is None or (not removed and rng.random() < 0.4):
         axilla = reg[f"axilla_{side}"]
         c = axilla.centre + np.array([sign * 10, 10, -10])
@@ -119,7 +119,7 @@ def _add_fibrosis(anatomy: Anatomy, family: Family, rng: np.random.Generator) ->
     sign = 1 if side == "right" else -1
     reg = anatomy.regions
     suv = float(rng.uniform(*family.uptake["fibrosis"]))
-    breast = reg.get(f"breast_{side}")
+    breast = reg.get(f"breast_{side}_ellipsoid")
     if breast is not None and rng.random() < 0.35:
         patch = Ellipsoid(
             breast.centre + [0, -breast.radii[1] * 0.2, 0],
@@ -127,7 +127,15 @@ def _add_fibrosis(anatomy: Anatomy, family: Family, rng: np.random.Generator) ->
             wobble=Wobble.random(rng, 0.3, 4, 3.0),
         )
         anatomy.structures.append(
-            Structure("fibrosis_breast", "fibrosis", Intersection([patch, breast]), 30.0, 10.0, suv, 0.25)
+            Structure(
+                "fibrosis_breast",
+                "fibrosis",
+                Intersection([patch, reg[f"breast_{side}"]]),
+                30.0,
+                10.0,
+                suv,
+                0.25,
+            )
         )
         return
     lung = reg[f"lung_{side}"]
@@ -146,9 +154,14 @@ def study_uptake(structures: list[Structure], rng: np.random.Generator) -> tuple
     """Per-scan SUV and ellipsoid scale of every structure (bladder filling, excretion, cycle)."""
     suvs, scales = [], []
     for s in structures:
-        suvs.append(
-            max(0.0, s.suv * float(np.exp(rng.normal(0.0, s.study_jitter))) if s.study_jitter else s.suv)
+        suv = (
+            s.suv * float(np.clip(np.exp(rng.normal(0.0, s.study_jitter)), 0.5, 1.6))
+            if s.study_jitter
+            else s.suv
         )
+        if s.visible_share < 1.0 and rng.random() >= s.visible_share:
+            suv = min(suv, 1.0)  # empty between boluses: soft-tissue level
+        suvs.append(suv)
         scales.append(
             float(rng.uniform(1 - s.volume_jitter, 1 + s.volume_jitter)) ** (1 / 3)
             if s.volume_jitter
