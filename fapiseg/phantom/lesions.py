@@ -144,7 +144,7 @@ def plan_lesions(anatomy: Anatomy, family: Family, rng: np.random.Generator) -> 
             + (["breast_primary"] if has_breast else [])
         )
         kinds += list(rng.choice(pool, size=n))
-    return [draw_plan(kind, family, rng) for kind in kinds]
+    return [draw_plan(str(kind), family, rng) for kind in kinds]
 
 
 def draw_plan(kind: str, family: Family, rng: np.random.Generator) -> LesionPlan:

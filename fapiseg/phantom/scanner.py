@@ -6,7 +6,7 @@ point-spread function (4.5-7 mm FWHM, drawn per scan) and averaged into the scan
 gives the partial-volume loss of small lesions. Noise is Gaussian with variance proportional to the
 blurred activity (a count-limited image: ``sigma = k sqrt(a)``, ``k`` set so that the liver's
 coefficient of variation is the scan's noise level) and a grain of about one voxel, like a
-post-filtered OSEM image. CT is the tissue map slightly blurred plus white noise, stored as integer HU.
+post-filtered OSEM image; values are kept in steps of 1/1024 SUV. CT is the tissue map slightly blurred plus white noise, stored as integer HU.
 
 A scan is stored in one of a few orientations (RAS, LPS-flipped, axis-permuted) with the affine that
 keeps every voxel's world position: the same patient reads the same way whatever the storage.
@@ -31,6 +31,7 @@ FOV_Z: dict[str, tuple[float, float]] = {
 #: Largest in-plane matrix; a wider body is cut at the edges (like a CT's limited field of view).
 MAX_IN_PLANE = 160
 CT_AIR_HU = -1000.0
+SUV_STEPS = 1024.0
 
 
 @dataclass
@@ -130,8 +131,10 @@ def add_pet_noise(
     else:
         field = white
     k = liver_cov * np.sqrt(liver_suv)
-    noisy = image + k * np.sqrt(np.maximum(image, 0.0)) * field
-    return np.maximum(noisy, 0.0).astype(np.float32)
+    noisy = np.maximum(image + k * np.sqrt(np.maximum(image, 0.0)) * field, 0.0)
+    # Stored in steps of 1/1024 SUV, as a scanner's integer pixels with a rescale slope are: far below the
+    # noise, and the files compress twice as well.
+    return (np.rint(noisy * SUV_STEPS) / SUV_STEPS).astype(np.float32)
 
 
 def ct_look(hu: np.ndarray, noise_hu: float, rng: np.random.Generator) -> np.ndarray:
