@@ -14,8 +14,10 @@ matched once both studies share one frame. The steps:
 3. Start: the body centroids' offset in x and y; also in z when both bodies end inside their fields of
    view (otherwise the field of view, not the patient, sets the z centroid).
 4. Rigid (``Euler3DTransform``), then affine (``AffineTransform``, started from the rigid result):
-   Mattes mutual information (32 bins, random samples with a fixed seed), a three-level pyramid (shrink
-   4, 2, 1; smoothing 2, 1, 0 voxels), regular-step gradient descent with scales from physical shift.
+   Mattes mutual information (32 bins, about :data:`SAMPLES_PER_LEVEL` random samples per level with a
+   fixed seed), a three-level pyramid (shrink
+   4, 2, 1; smoothing 2, 1, 0 voxels), regular-step gradient descent with steps of about 1 mm per unit
+   for every parameter (rotations and matrix elements scaled by the body's radius).
    The affine result is kept only when it lowers the metric by at least :data:`MIN_AFFINE_GAIN` of the
    rigid value and scales no axis by more than :data:`MAX_AFFINE_SCALING`; otherwise the rigid one
    (recorded in ``Alignment.method``): the nine extra parameters must earn their keep.
@@ -47,6 +49,9 @@ EXCLUDE_MARGIN_MM = 8.0
 #: The metric ignores the first and last slices of the field of view, this far (mm).
 FOV_END_MARGIN_MM = 30.0
 SHRINK_FACTORS = (4, 2, 1)
+#: Voxels the metric samples on each pyramid level (about; inside the mask): the cost per iteration
+#: does not grow with the field of view.
+SAMPLES_PER_LEVEL = 10000
 SMOOTHING_SIGMAS = (2.0, 1.0, 0.0)
 
 
@@ -54,14 +59,13 @@ SMOOTHING_SIGMAS = (2.0, 1.0, 0.0)
 class Alignment:
     """A follow-up aligned to its baseline: ``matrix`` (4x4) maps baseline world points to follow-up ones.
 
-    ``method`` is ``"affine"``, ``"rigid"`` or ``"identity"``; ``metric_*`` are the Mattes mutual
-    information values (lower is better) before registration and after the kept stage.
+    ``method`` is ``"affine"``, ``"rigid"`` or ``"identity"``; ``metric`` is the Mattes mutual information
+    (lower is better) at the end of the kept stage.
     """
 
     matrix: np.ndarray
     method: str
-    metric_initial: float
-    metric_final: float
+    metric: float
     seconds: float
 
     def to_followup(self, xyz: np.ndarray) -> np.ndarray:
@@ -88,7 +92,7 @@ class Alignment:
 
 def identity_alignment() -> Alignment:
     """The baseline aligned to itself."""
-    return Alignment(np.eye(4), "identity", float("nan"), float("nan"), 0.0)
+    return Alignment(np.eye(4), "identity", float("nan"), 0.0)
 
 
 def register_ct(
@@ -98,7 +102,7 @@ def register_ct(
     followup_affine: np.ndarray,
     spacing_mm: float = 4.0,
     iterations: int = 100,
-    sampling: float = 0.1,
+    samples: int = SAMPLES_PER_LEVEL,
     seed: int = 1,
     affine_stage: bool = True,
     baseline_exclude: np.ndarray | None = None,
@@ -107,52 +111,85 @@ def register_ct(
     """Register the follow-up CT (moving) to the baseline CT (fixed); see the module docstring.
 
     ``spacing_mm`` is the finest registration grid (the pyramid starts 4 times coarser), ``iterations``
-    the gradient-descent budget per level and stage, ``sampling`` the share of voxels the metric samples,
-    ``seed`` their random draw (not 0: SimpleITK reads 0 as "seed from the clock"). ``*_exclude`` are
-    masks on each CT's grid (the lesions) that the metric ignores: they change by design.
+    the gradient-descent budget per level and stage, ``samples`` the number of voxels (about) the metric
+    samples on each level, ``seed`` their random draw (not 0: SimpleITK reads 0 as "seed from the
+    clock"). ``*_exclude`` are masks on each CT's grid (the lesions) that the metric ignores: they change
+    by design.
     """
     if seed == 0:
         raise ValueError("seed 0 makes SimpleITK draw its samples from the clock; use a positive seed")
     start = time.perf_counter()
     fixed, fixed_body = _registration_image(baseline_ct, baseline_affine, spacing_mm, baseline_exclude)
     moving, moving_body = _registration_image(followup_ct, followup_affine, spacing_mm, followup_exclude)
+    in_mask = max(int(np.count_nonzero(sitk.GetArrayViewFromImage(fixed_body))), 1)
+    shares = [min(1.0, samples * f**3 / in_mask) for f in SHRINK_FACTORS]
+    radius = _body_radius_mm(fixed_body)
     rigid = sitk.Euler3DTransform()
     rigid.SetCenter(_centroid(fixed_body))
     rigid.SetTranslation(_initial_translation(fixed_body, moving_body))
-
-    method = _registration_method(fixed_body, moving_body, iterations, sampling, seed)
-    method.SetInitialTransform(rigid, inPlace=True)
-    metric_initial = _metric(fixed, moving, fixed_body, moving_body, rigid, sampling, seed)
-    method.Execute(fixed, moving)
-    metric_rigid = _metric(fixed, moving, fixed_body, moving_body, rigid, sampling, seed)
+    _optimise(rigid, fixed, moving, fixed_body, moving_body, iterations, shares, seed, radius)
+    metric_rigid = _metric(rigid, fixed, moving, fixed_body, moving_body, shares[-1], seed)
     kept, kept_metric, name = rigid, metric_rigid, "rigid"
-
     if affine_stage:
         affine = sitk.AffineTransform(3)
         affine.SetCenter(rigid.GetCenter())
         affine.SetMatrix(rigid.GetMatrix())
         affine.SetTranslation(rigid.GetTranslation())
-        method = _registration_method(fixed_body, moving_body, iterations, sampling, seed)
-        method.SetInitialTransform(affine, inPlace=True)
-        method.Execute(fixed, moving)
-        metric_affine = _metric(fixed, moving, fixed_body, moving_body, affine, sampling, seed)
+        _optimise(affine, fixed, moving, fixed_body, moving_body, iterations, shares, seed, radius)
+        metric_affine = _metric(affine, fixed, moving, fixed_body, moving_body, shares[-1], seed)
         scaling = np.linalg.svd(np.reshape(affine.GetMatrix(), (3, 3)), compute_uv=False)
         gain = metric_rigid - metric_affine
         if gain >= MIN_AFFINE_GAIN * abs(metric_rigid) and np.all(np.abs(scaling - 1) <= MAX_AFFINE_SCALING):
             kept, kept_metric, name = affine, metric_affine, "affine"
-    return Alignment(_to_matrix(kept), name, metric_initial, kept_metric, time.perf_counter() - start)
+    return Alignment(_to_matrix(kept), name, kept_metric, time.perf_counter() - start)
 
 
-def _registration_method(
-    fixed_body: sitk.Image, moving_body: sitk.Image, iterations: int, sampling: float, seed: int
-) -> sitk.ImageRegistrationMethod:
+def _scales(transform: sitk.Transform, radius_mm: float) -> list[float]:
+    """Optimizer scales that make a unit step move the body about 1 mm whatever the parameter: a rotation
+    (radian) or a matrix element moves a point ``radius_mm`` from the centre by about ``radius_mm``, a
+    translation by 1 mm. (SimpleITK's estimate from physical shift samples only the grid's central voxels,
+    which makes rotation steps of several degrees.)"""
+    n = transform.GetNumberOfParameters()
+    return [radius_mm**2] * (n - 3) + [1.0] * 3
+
+
+def _body_radius_mm(body: sitk.Image) -> float:
+    """Root-mean-square distance of the mask's voxels from their centroid (mm)."""
+    ijk = np.argwhere(sitk.GetArrayViewFromImage(body) > 0)[:, ::-1].astype(float)
+    spacing = np.asarray(body.GetSpacing())
+    return (
+        float(np.sqrt(((ijk - ijk.mean(axis=0)) ** 2 * spacing**2).sum(axis=1).mean())) if len(ijk) else 100.0
+    )
+
+
+def _method(fixed_body, moving_body, shares: list[float], seed: int) -> sitk.ImageRegistrationMethod:
+    """Mattes mutual information inside the two masks, sampled at random with ``seed``."""
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(sampling, seed)
+    method.SetMetricSamplingPercentagePerLevel(shares, seed)
     method.SetMetricFixedMask(fixed_body)
     method.SetMetricMovingMask(moving_body)
     method.SetInterpolator(sitk.sitkLinear)
+    # Gradients at the samples only: filtering whole images for them costs more than all the iterations.
+    method.MetricUseFixedImageGradientFilterOff()
+    method.MetricUseMovingImageGradientFilterOff()
+    return method
+
+
+def _optimise(
+    transform,
+    fixed,
+    moving,
+    fixed_body,
+    moving_body,
+    iterations: int,
+    shares: list[float],
+    seed: int,
+    radius_mm: float,
+) -> None:
+    """Optimise ``transform`` in place over the pyramid."""
+    method = _method(fixed_body, moving_body, shares, seed)
     method.SetOptimizerAsRegularStepGradientDescent(
         learningRate=4.0,
         minStep=0.02,
@@ -160,22 +197,17 @@ def _registration_method(
         relaxationFactor=0.6,
         gradientMagnitudeTolerance=1e-8,
     )
-    method.SetOptimizerScalesFromPhysicalShift()
+    method.SetOptimizerScales(_scales(transform, radius_mm))
     method.SetShrinkFactorsPerLevel(list(SHRINK_FACTORS))
     method.SetSmoothingSigmasPerLevel(list(SMOOTHING_SIGMAS))
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
-    return method
+    method.SetInitialTransform(transform, inPlace=True)
+    method.Execute(fixed, moving)
 
 
-def _metric(fixed, moving, fixed_body, moving_body, transform, sampling: float, seed: int) -> float:
-    """The Mattes metric of ``transform`` on the finest level (same samples as the optimisation)."""
-    method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(sampling, seed)
-    method.SetMetricFixedMask(fixed_body)
-    method.SetMetricMovingMask(moving_body)
-    method.SetInterpolator(sitk.sitkLinear)
+def _metric(transform, fixed, moving, fixed_body, moving_body, share: float, seed: int) -> float:
+    """The metric of ``transform`` on the finest grid, on the same samples for every transform compared."""
+    method = _method(fixed_body, moving_body, [share], seed)
     method.SetInitialTransform(transform, inPlace=False)
     return float(method.MetricEvaluate(fixed, moving))
 

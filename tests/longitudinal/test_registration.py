@@ -38,7 +38,7 @@ def test_a_repositioned_patient_is_aligned_to_within_two_millimetres(baseline, s
     assert target_errors_mm(alignment, followup_pose).max() < 2.0
     true_angle = np.degrees(np.arccos((np.trace(followup_pose[:3, :3]) - 1) / 2))
     assert alignment.rotation_deg == pytest.approx(true_angle, abs=1.0)
-    assert alignment.metric_final < alignment.metric_initial
+    assert alignment.metric < -0.5  # well aligned CTs share much information
     back = alignment.to_baseline(alignment.to_followup(np.array([[1.0, 2.0, 3.0]])))
     assert back == pytest.approx(np.array([[1.0, 2.0, 3.0]]))
 

@@ -23,7 +23,7 @@ def measured(name, lesions, patient_pose=None, seed=0):
     components = label_components(mask, 26, AFFINE)
     table = measure_lesions(suv, components, AFFINE, fractions=())
     table["region"] = "liver"
-    alignment = identity_alignment() if patient_pose is None else Alignment(patient_pose, "truth", 0, 0, 0)
+    alignment = identity_alignment() if patient_pose is None else Alignment(patient_pose, "truth", 0.0, 0.0)
     return StudyLesions(name, AFFINE, SHAPE, components, table, alignment)
 
 
