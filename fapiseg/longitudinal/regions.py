@@ -164,11 +164,14 @@ class _Anatomy:
         if lungs is None:
             return None
         radius = np.maximum(np.round(LUNG_CLOSING_MM / self.spacing).astype(int), 1)
-        structure = np.ones(2 * radius + 1, bool)
-        closed = ndimage.binary_closing(lungs, structure=structure) | lungs
+        found = np.argwhere(lungs)
+        box = tuple(slice(max(a - r, 0), b + r + 1) for a, b, r in zip(found.min(0), found.max(0), radius))
+        closed = ndimage.binary_closing(lungs[box], structure=np.ones(2 * radius + 1, bool)) | lungs[box]
         for z in range(closed.shape[2]):
             closed[:, :, z] = ndimage.binary_fill_holes(closed[:, :, z])
-        return closed
+        filled = np.zeros_like(lungs)
+        filled[box] = closed
+        return filled
 
     def classify(self, inside: np.ndarray, box: tuple[slice, ...]) -> str:
         """The region of the lesion ``inside`` (boolean crop of the RAS volume at ``box``)."""
