@@ -64,6 +64,11 @@ class CohortStudy:
         tables = [_with_patient(c.tracks, p, self.masks) for p, c in self.courses.items()]
         return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["patient", "masks"])
 
+    def studies(self) -> pd.DataFrame:
+        """Every study of every followed patient (studies.csv rows: burden, reference, registration)."""
+        tables = [_with_patient(c.summary, p, self.masks) for p, c in self.courses.items()]
+        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["patient", "masks"])
+
     def best_response(self) -> pd.DataFrame:
         """One row per followed patient: best RECIST and PERCIST response, best change of the target sum,
         and the response at the last follow-up (from the masks the courses were run on)."""

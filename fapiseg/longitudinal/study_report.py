@@ -53,6 +53,7 @@ def write_study(study: CohortStudy, out_dir: str | Path, max_patients: int | Non
         "accuracy.csv": study.accuracy,
         "response.csv": study.response(),
         "tracks.csv": study.tracks(),
+        "studies.csv": study.studies(),
         "best_response.csv": best,
         "response_distribution.csv": study.distribution(),
     }
