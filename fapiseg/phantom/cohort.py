@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cc3d
 import numpy as np
+from scipy import ndimage
 
 from fapiseg.io.geometry import voxel_to_world, voxel_volume_ml
 from fapiseg.io.nifti import atomic_path, save_volume
@@ -30,6 +31,7 @@ from fapiseg.phantom.scanner import (
     FOV_Z,
     Pose,
     add_pet_noise,
+    add_table,
     baseline_pose,
     blur,
     ct_look,
@@ -46,6 +48,8 @@ FAMILY_IDS = {"fapi": 0, "shifted": 1}
 MAX_SHIFT_MM, MAX_ROTATION_DEG = 20.0, 5.0
 #: Lesions are kept this far (mm) inside the field of view's ends.
 FOV_END_MARGIN_MM = 30.0
+#: A physiological hot organ this close (mm) to a lesion is named in its truth record.
+HOT_SEARCH_MM = 40.0
 
 
 @dataclass
@@ -90,6 +94,8 @@ class LesionTruth:
     suv_max: float
     image_suv_max: float
     pattern: str
+    nearest_hot_organ: str | None = None
+    hot_organ_distance_mm: float | None = None
 
 
 @dataclass
@@ -224,7 +230,10 @@ def generate_study(patient: Patient, index: int) -> StudyImages:
 
     lo, hi = _body_box(anatomy)
     lo[2], hi[2] = z_lo, z_hi
-    grid = scanner_grid(lo, hi, pose, patient.voxel_mm, float(rng.uniform(8, 25)))
+    trunk_lo, trunk_hi = anatomy.structure("body").shape.bounds()
+    grid = scanner_grid(
+        lo, hi, pose, patient.voxel_mm, float(rng.uniform(8, 25)), (trunk_hi - trunk_lo)[:2] + 20
+    )
     suvs, scales = study_uptake(anatomy.structures, rng)
     images = render_anatomy(anatomy.structures, suvs, scales, grid, pose, rng)
     pet = blur(images.activity, psf, grid.spacing)
@@ -243,6 +252,7 @@ def generate_study(patient: Patient, index: int) -> StudyImages:
         float(np.mean([v for s, v in zip(anatomy.structures, suvs) if s.organ == "liver"])) if liver else 1.2
     )
     suv = add_pet_noise(pet + np.float32(rng.uniform(0.01, 0.03)), liver_suv, cov, grain, rng)
+    add_table(images.hu, grid, rng)
     ct = ct_look(images.hu, ct_noise, rng)
     seg_ids = np.zeros(grid.shape, np.uint16)
     for k, (r, _) in enumerate(rendered):
@@ -252,7 +262,7 @@ def generate_study(patient: Patient, index: int) -> StudyImages:
         crop[r.mask] = k + 1
     affine = grid.affine.astype(np.float32).astype(np.float64)
     lesion_truth = [
-        _lesion_truth(r, state, k + 1, seg_ids, suv, images.organs, affine, pose)
+        _lesion_truth(r, state, k + 1, seg_ids, suv, images.organs, affine, pose, anatomy)
         for k, (r, state) in enumerate(rendered)
     ]
     n_components = cc3d.connected_components(seg_ids > 0, connectivity=26, return_N=True)[1]
@@ -291,7 +301,8 @@ def generate_study(patient: Patient, index: int) -> StudyImages:
 
 
 def _body_box(anatomy: Anatomy) -> tuple[np.ndarray, np.ndarray]:
-    """Body-frame box of the skin, arms and breasts (x, y; z is the field of view's)."""
+    """Body-frame box of the skin, arms and breasts (x, y; z is the field of view's), and room for the
+    table behind the back."""
     boxes = [
         s.shape.bounds()
         for s in anatomy.structures
@@ -299,6 +310,7 @@ def _body_box(anatomy: Anatomy) -> tuple[np.ndarray, np.ndarray]:
     ]
     lo = np.min([b[0] for b in boxes], axis=0)
     hi = np.max([b[1] for b in boxes], axis=0)
+    lo[1] -= 12.0
     return lo, hi
 
 
@@ -317,6 +329,7 @@ def _lesion_truth(
     organs: np.ndarray,
     affine: np.ndarray,
     pose: Pose,
+    anatomy: Anatomy,
 ) -> LesionTruth:
     lesion = r.lesion
     mask = seg_ids == seg_id
@@ -326,18 +339,12 @@ def _lesion_truth(
     lo, hi = ijk.min(axis=0), ijk.max(axis=0) + 1
     crop = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     diameters = recist_diameters(crop, affine)
-    centre_voxel = tuple(
-        np.clip(
-            np.rint(np.linalg.solve(affine[:3, :3], true_centre - affine[:3, 3])).astype(int),
-            0,
-            np.array(organs.shape) - 1,
-        )
-    )
+    tissue = int(anatomy.labels_at(*[np.array([v]) for v in lesion.centre])[0])  # at the exact centre
     return LesionTruth(
         track_id=lesion.track_id,
         kind=lesion.kind,
         organ=KINDS[lesion.kind]["organ"],
-        tissue=ORGAN_LABELS.get(int(organs[centre_voxel]), "outside"),
+        tissue=ORGAN_LABELS.get(tissue, "outside"),
         centre_mm=[round(float(v), 3) for v in centre],
         true_centre_mm=[round(float(v), 3) for v in true_centre],
         volume_ml=round(float(len(ijk) * voxel_volume_ml(affine)), 6),
@@ -348,7 +355,30 @@ def _lesion_truth(
         suv_max=round(r.suv_max, 4),
         image_suv_max=round(float(suv[mask].max()), 4),
         pattern=lesion.pattern,
+        **_nearest_hot_organ(mask, organs, affine, lo, hi),
     )
+
+
+def _nearest_hot_organ(
+    mask: np.ndarray, organs: np.ndarray, affine: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> dict:
+    """The physiological hot organ nearest to a lesion within 40 mm, and the gap (mm) between them."""
+    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    pad = np.ceil(HOT_SEARCH_MM / spacing).astype(int)
+    box = tuple(slice(max(a - p, 0), min(b + p, n)) for a, b, p, n in zip(lo, hi, pad, organs.shape))
+    hot_labels = [k for k, v in ORGAN_LABELS.items() if v in PHYSIOLOGICAL_HOT]
+    crop = organs[box]
+    hot = np.isin(crop, hot_labels)
+    if not hot.any():
+        return {}
+    distance, (i, j, k) = ndimage.distance_transform_edt(~hot, sampling=spacing, return_indices=True)
+    inside = mask[box]
+    d = np.where(inside, distance, np.inf)
+    best = np.unravel_index(int(np.argmin(d)), d.shape)
+    if d[best] > HOT_SEARCH_MM:
+        return {}
+    organ = ORGAN_LABELS[int(crop[i[best], j[best], k[best]])]
+    return {"nearest_hot_organ": organ, "hot_organ_distance_mm": round(float(d[best]), 2)}
 
 
 def _physiological(anatomy: Anatomy, suvs: list[float], organs: np.ndarray, suv: np.ndarray) -> list[dict]:

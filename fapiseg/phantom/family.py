@@ -14,7 +14,7 @@ FAPI_SCANNERS: tuple[tuple[tuple[float, float, float], str], ...] = (
     ((4.07, 4.07, 3.27), "neck_to_thigh"),
     ((4.07, 4.07, 3.27), "torso"),
     ((3.65, 3.65, 3.27), "torso"),
-    ((3.65, 3.65, 3.0), "neck_to_thigh"),
+    ((3.65, 3.65, 4.0), "neck_to_thigh"),
     ((3.0, 3.0, 3.0), "torso"),
     ((2.0, 2.0, 2.0), "chest"),
 )

@@ -30,6 +30,7 @@ KINDS: dict[str, dict] = {
     "axillary_node": {"organ": "axilla", "diameter": (8.0, 26.0), "hu": (30.0, 50.0)},
     "internal_mammary_node": {"organ": "internal_mammary", "diameter": (5.0, 13.0), "hu": (30.0, 50.0)},
     "mediastinal_node": {"organ": "mediastinum", "diameter": (8.0, 22.0), "hu": (30.0, 50.0)},
+    "supraclavicular_node": {"organ": "supraclavicular", "diameter": (7.0, 20.0), "hu": (30.0, 50.0)},
     "bone_metastasis": {"organ": "bone", "diameter": (8.0, 28.0), "hu": (0.0, 0.0)},
     "liver_metastasis": {"organ": "liver", "diameter": (8.0, 35.0), "hu": (22.0, 40.0)},
     "lung_metastasis": {"organ": "lung", "diameter": (4.0, 18.0), "hu": (25.0, 45.0)},
@@ -126,24 +127,31 @@ def plan_lesions(anatomy: Anatomy, family: Family, rng: np.random.Generator) -> 
     n = int(rng.integers(lo, hi + 1))
     has_breast = any(k.startswith("breast_") for k in anatomy.regions)
     kinds: list[str] = []
-    if rng.random() < 0.55:  # loco-regional disease: primary and its nodes
+    if rng.random() < 0.45:  # loco-regional disease: primary and its nodes
         if has_breast:
             kinds.append("breast_primary")
         kinds += list(
             rng.choice(
-                ["axillary_node", "axillary_node", "internal_mammary_node", "mediastinal_node"],
+                [
+                    "axillary_node",
+                    "axillary_node",
+                    "internal_mammary_node",
+                    "mediastinal_node",
+                    "supraclavicular_node",
+                ],
                 size=max(n - len(kinds), 1),
             )
         )
     else:  # metastatic
+        # bone is the commonest distant site of breast cancer, then liver and lung
         pool = (
-            ["bone_metastasis"] * 4
+            ["bone_metastasis"] * 6
             + ["liver_metastasis"] * 3
             + ["lung_metastasis"] * 2
-            + ["axillary_node", "mediastinal_node"]
+            + ["axillary_node", "mediastinal_node", "supraclavicular_node"]
             + (["breast_primary"] if has_breast else [])
         )
-        kinds += list(rng.choice(pool, size=n))
+        kinds += ["bone_metastasis"] + list(rng.choice(pool, size=max(n - 1, 1)))
     return [draw_plan(str(kind), family, rng) for kind in kinds]
 
 
@@ -152,7 +160,7 @@ def draw_plan(kind: str, family: Family, rng: np.random.Generator) -> LesionPlan
     if family.name == "fapi" and rng.random() < 0.85:
         lo = max(lo, 8.0)  # most lesions at least 8 mm, so that a small model can learn them
     d = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-    return LesionPlan(kind, d, float(rng.uniform(*family.lesion_suv)), near_hot_spot=bool(rng.random() < 0.3))
+    return LesionPlan(kind, d, float(rng.uniform(*family.lesion_suv)), near_hot_spot=bool(rng.random() < 0.4))
 
 
 def draw_lesion(
@@ -177,9 +185,13 @@ def draw_lesion(
         hu = float(rng.choice([rng.uniform(450, 900), rng.uniform(60, 140), 260.0], p=[0.5, 0.3, 0.2]))
     else:
         hu = float(rng.uniform(*KINDS[plan.kind]["hu"]))
-    organ = {"axilla": "fat", "internal_mammary": "fat", "mediastinum": "fat", "bone": "bone_marrow"}.get(
-        KINDS[plan.kind]["organ"], KINDS[plan.kind]["organ"]
-    )
+    organ = {
+        "axilla": "fat",
+        "internal_mammary": "fat",
+        "mediastinum": "fat",
+        "supraclavicular": "fat",
+        "bone": "bone_marrow",
+    }.get(KINDS[plan.kind]["organ"], KINDS[plan.kind]["organ"])
     return Lesion(
         track_id,
         plan.kind,
@@ -244,11 +256,22 @@ def _region(
         return reg[f"breast_{rng.choice(sides)}"].bounds()
     if kind == "axillary_node":
         box = reg[f"axilla_{side}"].bounds()
-        if near:  # high in the axilla, by the shoulder joint
+        shoulder = [s.shape for s in anatomy.structures if s.name == f"joint_shoulder_{side}"]
+        if near and shoulder:  # between the axilla and a hot shoulder joint
+            c = shoulder[0].centre
+            return np.minimum(c - [45, 40, 55], box[1]), c + [45, 40, 0]
+        if near:  # high in the axilla, by the shoulder
             lo, hi = box[0].copy(), box[1].copy()
             lo[2] = hi[2] - 0.4 * (hi[2] - lo[2])
             return lo, hi
         return box
+    if kind == "supraclavicular_node":  # above the clavicle, beside the thyroid
+        thyroid = next(s.shape for s in anatomy.structures if s.organ == "thyroid")
+        lo, hi = thyroid.bounds()
+        c = (lo + hi) / 2
+        return np.array([sign * 28 - 22, c[1] - 30, lo[2] - 25]), np.array(
+            [sign * 28 + 22, c[1] + 15, hi[2] + 10]
+        )
     if kind == "internal_mammary_node":
         st = next(s.shape for s in anatomy.structures if s.name == "sternum")
         c, r = st.centre, st.radii
@@ -289,6 +312,29 @@ def _region(
     raise ValueError(f"unknown lesion kind {kind!r}")
 
 
+def _hot_target_points(anatomy: Anatomy, names: tuple[str, ...]) -> np.ndarray:
+    pts = [np.mean(s.shape.bounds(), axis=0) for s in anatomy.structures if s.name.startswith(names)]
+    return np.array(pts).reshape(-1, 3)
+
+
+def _hot_targets(anatomy: Anatomy, kind: str) -> np.ndarray | None:
+    """Centres of the physiological hot spots a lesion of ``kind`` is drawn towards when placed 'near'."""
+    if kind == "liver_metastasis":
+        return _hot_target_points(anatomy, ("kidney_right",))
+    if kind == "axillary_node":
+        joints = _hot_target_points(anatomy, ("joint_shoulder", "joint_acromioclavicular"))
+        return (
+            joints
+            if len(joints)
+            else _hot_target_points(anatomy, ("humeral_head_right", "humeral_head_left"))
+        )
+    if kind == "bone_metastasis":
+        return _hot_target_points(anatomy, ("joint_",))
+    if kind == "supraclavicular_node":
+        return _hot_target_points(anatomy, ("thyroid", "submandibular"))
+    return None
+
+
 def _find_centre(
     anatomy: Anatomy,
     plan: LesionPlan,
@@ -304,7 +350,8 @@ def _find_centre(
     shells = np.concatenate([dirs * r_bound, dirs * 0.55 * r_bound])
     hot_shell = dirs * (r_bound + HOT_GAP_MM)
     for attempt in range(tries):
-        box = _region(anatomy, plan.kind, plan.near_hot_spot and attempt < tries // 2, rng)
+        near = plan.near_hot_spot and attempt < tries // 2
+        box = _region(anatomy, plan.kind, near, rng)
         if box is None:
             return None
         lo, hi = box
@@ -313,6 +360,10 @@ def _find_centre(
         if np.any(hi <= lo):
             continue
         cands = rng.uniform(lo, hi, size=(96, 3))
+        targets = _hot_targets(anatomy, plan.kind) if near else None
+        if targets is not None and len(targets):  # the closest feasible centre to the hot spot wins
+            gaps = np.linalg.norm(cands[:, None, :] - targets[None, :, :], axis=2).min(axis=1)
+            cands = cands[np.argsort(gaps)]
         centre_labels = anatomy.labels_at(cands[:, 0], cands[:, 1], cands[:, 2])
         ok = np.isin(centre_labels, _centre_labels(plan.kind))
         for c in cands[ok]:
@@ -336,6 +387,7 @@ def _centre_labels(kind: str) -> list[int]:
     names = {
         "breast_primary": ("breast", "fat"),
         "axillary_node": _SOFT,
+        "supraclavicular_node": _SOFT,
         "internal_mammary_node": _SOFT,
         "mediastinal_node": ("fat",),
         "bone_metastasis": ("bone_marrow",),
@@ -354,7 +406,7 @@ def _fits(kind: str, labels: np.ndarray, anatomy: Anatomy, pts: np.ndarray) -> b
         for b in breasts:
             inside |= b.inside(pts[:, 0], pts[:, 1], pts[:, 2])
         return inside.mean() >= 0.9
-    if kind == "axillary_node":
+    if kind in ("axillary_node", "supraclavicular_node"):
         return share(_SOFT + ("breast",)) >= 0.95
     if kind in ("internal_mammary_node", "mediastinal_node"):
         return share(_SOFT) >= 0.6 and share(_SOFT + ("lung",)) >= 0.98

@@ -6,7 +6,7 @@ point-spread function (4.5-7 mm FWHM, drawn per scan) and averaged into the scan
 gives the partial-volume loss of small lesions. Noise is Gaussian with variance proportional to the
 blurred activity (a count-limited image: ``sigma = k sqrt(a)``, ``k`` set so that the liver's
 coefficient of variation is the scan's noise level) and a grain of about one voxel, like a
-post-filtered OSEM image; values are kept in steps of 1/1024 SUV. CT is the tissue map slightly blurred plus white noise, stored as integer HU.
+post-filtered OSEM image; values are kept in steps of 1/1024 SUV. CT shows the patient table, and is the tissue map slightly blurred plus white noise, stored as integer HU.
 
 A scan is stored in one of a few orientations (RAS, LPS-flipped, axis-permuted) with the affine that
 keeps every voxel's world position: the same patient reads the same way whatever the storage.
@@ -24,12 +24,15 @@ from fapiseg.phantom.shapes import rotation_matrix
 
 #: Field-of-view kinds: body-frame z range (mm, before the height scale).
 FOV_Z: dict[str, tuple[float, float]] = {
-    "neck_to_thigh": (-110.0, 672.0),
+    "neck_to_thigh": (-60.0, 668.0),
     "torso": (-60.0, 565.0),
     "chest": (205.0, 560.0),
 }
-#: Largest in-plane matrix; a wider body is cut at the edges (like a CT's limited field of view).
+#: Largest in-plane matrix (unless the trunk needs more); arms beyond it are cut at the edges, as by a
+#: CT's limited field of view.
 MAX_IN_PLANE = 160
+#: ... but never more than this many voxels (a very wide trunk on a fine grid is cut at the edges).
+MAX_TRUNK_IN_PLANE = 240
 CT_AIR_HU = -1000.0
 SUV_STEPS = 1024.0
 
@@ -88,16 +91,29 @@ class Grid:
 
 
 def scanner_grid(
-    lo_body: np.ndarray, hi_body: np.ndarray, pose: Pose, spacing: np.ndarray, margin_mm: float
+    lo_body: np.ndarray,
+    hi_body: np.ndarray,
+    pose: Pose,
+    spacing: np.ndarray,
+    margin_mm: float,
+    keep_mm: np.ndarray | None = None,
 ) -> Grid:
-    """The smallest grid holding the body-frame box ``lo..hi`` in the world, plus a margin in plane."""
+    """The smallest grid holding the body-frame box ``lo..hi`` in the world, plus a margin in plane.
+
+    In plane it has at most :data:`MAX_IN_PLANE` voxels, or as many as the in-plane extent ``keep_mm``
+    (x, y; the trunk) needs up to :data:`MAX_TRUNK_IN_PLANE`, so arms may be cut at the edges but the
+    trunk only on a fine grid of a very wide patient."""
     corners = np.array(np.meshgrid(*zip(lo_body, hi_body), indexing="ij")).reshape(3, -1).T
     world = pose.to_world(corners)
     lo, hi = world.min(axis=0), world.max(axis=0)
     lo[:2] -= margin_mm
     hi[:2] += margin_mm
     shape = np.ceil((hi - lo) / spacing).astype(int) + 1
-    shape[:2] = np.minimum(shape[:2], MAX_IN_PLANE)
+    cap = np.full(2, MAX_IN_PLANE)
+    if keep_mm is not None:
+        trunk = np.ceil(np.asarray(keep_mm, float) / spacing[:2]).astype(int) + 1
+        cap = np.clip(trunk, MAX_IN_PLANE, MAX_TRUNK_IN_PLANE)
+    shape[:2] = np.minimum(shape[:2], cap)
     centre = (lo + hi) / 2
     origin = centre - (shape - 1) / 2 * spacing
     return Grid(tuple(int(n) for n in shape), np.asarray(spacing, float), origin)
@@ -142,6 +158,26 @@ def ct_look(hu: np.ndarray, noise_hu: float, rng: np.random.Generator) -> np.nda
     soft = ndimage.gaussian_filter(hu, (0.55, 0.55, 0.45), mode="nearest")
     noisy = soft + rng.normal(0.0, noise_hu, hu.shape).astype(np.float32)
     return np.clip(np.rint(noisy), -1024, 3071).astype(np.int16)
+
+
+def add_table(hu: np.ndarray, grid: Grid, rng: np.random.Generator) -> None:
+    """Draw the patient table on the CT (RAS storage, in place): a curved carbon-fibre plate just behind
+    the lowest point of the body, with a dense top skin and a light foam core."""
+    body = hu > -500
+    rows = np.flatnonzero(body.any(axis=(0, 2)))
+    if rows.size == 0:
+        return
+    x = grid.axis(0) - grid.axis(0).mean()
+    y = grid.axis(1)
+    top = grid.origin[1] + rows[0] * grid.spacing[1] - rng.uniform(0.5, 3.0) + 0.0008 * x**2  # (nx,)
+    depth = top[:, None] - y[None, :]  # mm below the table top, (nx, ny)
+    skin = (depth >= 0) & (depth < 3.0)
+    core = (depth >= 3.0) & (depth < rng.uniform(12.0, 20.0))
+    table = np.zeros(depth.shape, np.float32)
+    table[skin], table[core] = 250.0, -650.0
+    plate = (skin | core) & (np.abs(x)[:, None] < 240.0)
+    paint = plate[:, :, None] & ~body  # under the patient, never through an arm
+    hu[paint] = np.broadcast_to(table[:, :, None], hu.shape)[paint]
 
 
 def store(array: np.ndarray, affine: np.ndarray, axcodes: str) -> tuple[np.ndarray, np.ndarray]:

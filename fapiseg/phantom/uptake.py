@@ -73,7 +73,16 @@ def add_hot_spots(anatomy: Anatomy, family: Family, rng: np.random.Generator) ->
         candidates.append((f"facet_{spine.names[k]}", np.array([sign * 11.0, y, z]), np.array([6, 6, 7])))
     lo, hi = family.joint_count
     n = int(rng.integers(lo, hi + 1) * min(1.0, 0.4 + anatomy.age / 80))
-    for k in rng.choice(len(candidates), size=min(n, len(candidates)), replace=False):
+    # Shoulders and hips wear most; facet joints are many but each is rarely hot.
+    weights = np.array(
+        [
+            3.0 if c[0].startswith(("shoulder", "hip")) else 0.3 if c[0].startswith("facet") else 1.5
+            for c in candidates
+        ]
+    )
+    for k in rng.choice(
+        len(candidates), size=min(n, len(candidates)), replace=False, p=weights / weights.sum()
+    ):
         name, centre, radii = candidates[k]
         shape = Ellipsoid(centre, radii * rng.uniform(0.8, 1.2), wobble=Wobble.random(rng, 0.1))
         suv = float(rng.uniform(*family.uptake["joint"]))

@@ -89,7 +89,7 @@ def test_each_truth_lesion_is_one_seg_component_with_its_volume(cohort_dir, trut
             # the voxelised volume follows the true one (partial voxels at the edge either way)
             voxel_ml = lesion["volume_ml"] / lesion["voxel_count"]
             assert abs(lesion["volume_ml"] - lesion["true_volume_ml"]) < max(
-                0.5 * lesion["true_volume_ml"], 2 * voxel_ml
+                0.5 * lesion["true_volume_ml"], 3 * voxel_ml
             )
 
 
@@ -100,6 +100,7 @@ def test_lesions_sit_in_their_organ_and_are_fapi_hot(truth):
         "bone_metastasis": {"bone_marrow", "bone_cortical"},
         "breast_primary": {"breast", "fat"},
         "axillary_node": {"fat", "muscle", "soft_tissue"},
+        "supraclavicular_node": {"fat", "muscle", "soft_tissue"},
         "internal_mammary_node": {"fat", "muscle", "soft_tissue"},
         "mediastinal_node": {"fat", "soft_tissue"},
     }
