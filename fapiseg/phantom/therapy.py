@@ -3,10 +3,11 @@
 A course is named by its response at the follow-ups (RECIST 1.1 / PERCIST 1.0 words):
 
 - ``CR``: every lesion has vanished at every follow-up;
-- ``PR``: the sum of diameters falls by 40-60 % (at least 30 %), SUVmax by 35-60 % and at least 0.8;
+- ``PR``: the sum of diameters falls by 45-65 % (so that it still falls by at least 30 % when measured
+  between voxel edges on a 4 mm grid), SUVmax by 35-60 % and at least 0.8;
   a lesion that shrinks below 4 mm vanishes;
 - ``SD``: diameters and SUVmax change by at most 10 %;
-- ``PD``: the sum of diameters grows by 25-60 % and at least 6 mm, SUVmax rises by 30-60 % and at least 0.8;
+- ``PD``: the sum of diameters grows by 30-60 % and at least 8 mm, SUVmax rises by 30-60 % and at least 0.8;
 - ``PD_new``: one or two new lesions appear at the first follow-up; the others are stable;
 - ``NED``: no lesion at any study (a lesion-negative patient).
 
@@ -59,11 +60,11 @@ def plan_course(course: str, plans: list[LesionPlan], n_studies: int, rng: np.ra
     size_factor, suv_factor = 1.0, 1.0
     for _ in range(1, n_studies):
         if course == "PR":
-            size_factor *= rng.uniform(0.4, 0.6) if size_factor == 1.0 else rng.uniform(0.8, 1.0)
+            size_factor *= rng.uniform(0.35, 0.55) if size_factor == 1.0 else rng.uniform(0.8, 1.0)
             suv_factor *= rng.uniform(0.4, 0.65) if suv_factor == 1.0 else rng.uniform(0.85, 1.0)
         elif course == "PD":
-            step = rng.uniform(1.25, 1.6) if size_factor == 1.0 else rng.uniform(1.1, 1.3)
-            size_factor *= max(step, 1 + 6.0 / max(total * size_factor, 1.0))
+            step = rng.uniform(1.3, 1.6) if size_factor == 1.0 else rng.uniform(1.1, 1.3)
+            size_factor *= max(step, 1 + 8.0 / max(total * size_factor, 1.0))
             suv_factor *= rng.uniform(1.3, 1.6) if suv_factor == 1.0 else rng.uniform(1.05, 1.2)
         for plan in plans:
             prev = plan.states[-1]
@@ -86,8 +87,8 @@ def plan_course(course: str, plans: list[LesionPlan], n_studies: int, rng: np.ra
     if course == "PR":  # the realised sum must drop by at least 30 % at every follow-up
         for k in range(1, n_studies):
             now = sum(p.diameter_mm * p.states[k].scale for p in plans)
-            if now > 0.68 * total:
-                fix = 0.6 * total / now
+            if now > 0.6 * total:
+                fix = 0.55 * total / now
                 for p in plans:
                     p.states[k].scale *= fix
 

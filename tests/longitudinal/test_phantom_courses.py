@@ -18,7 +18,12 @@ from fapiseg.phantom import generate_cohort
 
 COURSES = ["PR", "SD", "PD_new", "CR"]
 EXPECTED = {"PR": ("PR", "PMR"), "SD": ("SD", "SMD"), "PD_new": ("PD", "PMD"), "CR": ("CR", "CMR")}
-REGION_OF_ORGAN = {"axilla": "lymph_node", "mediastinum": "lymph_node", "internal_mammary": "lymph_node"}
+REGION_OF_ORGAN = {
+    "axilla": "lymph_node",
+    "mediastinum": "lymph_node",
+    "internal_mammary": "lymph_node",
+    "supraclavicular": "lymph_node",
+}
 
 
 @pytest.fixture(scope="module", params=["moved", "still"])
