@@ -14,7 +14,8 @@ and validation). The deterministic steps, the same at training and inference, ar
    ``monai.transforms.Invertd(keys="pred", transform=inference_transforms(cfg), orig_keys="image")``
    maps a prediction back onto the input grid.
 
-Training samples patches around lesions and elsewhere (``RandCropByPosNegLabeld``, ``pos``:``neg``),
+Training samples patches centred on lesions, on physiological hot spots (uptake above ``hot_suv`` outside
+lesions: hard negatives) and anywhere, in the ratio ``pos``:``hot``:``neg`` (``RandCropByLabelClassesd``),
 then augments them nnU-Net-style (rotation, scaling, optional elastic deformation, mirroring; Gaussian
 noise and blur, brightness, contrast, gamma, simulated low resolution) and PET-specifically (global
 uptake scaling and point-spread-function blur applied to SUV before scaling; CT-channel dropout, which
@@ -31,6 +32,7 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import (
     AsDiscreted,
+    ClassesToIndicesd,
     Compose,
     ConcatItemsd,
     DeleteItemsd,
@@ -43,7 +45,7 @@ from monai.transforms import (
     Rand3DElasticd,
     RandAdjustContrastd,
     RandAffined,
-    RandCropByPosNegLabeld,
+    RandCropByLabelClassesd,
     RandFlipd,
     RandGaussianNoised,
     RandGaussianSmoothd,
@@ -58,6 +60,9 @@ from monai.transforms import (
 
 IMAGE, LABEL, PET, CT = "image", "label", "pet", "ct"
 PET_CHANNEL, CT_CHANNEL = 0, 1
+SAMPLING = "sampling"
+#: At most this many candidate centres are kept per sampling class and case (memory of the cache).
+MAX_CENTRES_PER_CLASS = 200_000
 
 
 class ScaleSUVd(MapTransform):
@@ -132,6 +137,26 @@ class RandSUVd(RandomizableTransform, MapTransform):
         return d
 
 
+class HotSpotClassesd(MapTransform):
+    """Adds ``sampling``: 0 background, 1 lesion, 2 uptake of at least ``hot_suv`` outside lesions.
+
+    Class 2 holds the physiological hot spots (bladder, kidneys, joints, pancreas, uterus ...) wherever
+    they are, without organ labels, so patches can be centred on them as hard negatives.
+    """
+
+    def __init__(self, scaling: ScaleSUVd, hot_suv: float, name: str = SAMPLING) -> None:
+        super().__init__(keys=[IMAGE, LABEL])
+        self.threshold = float(scaling.scale(torch.tensor(float(hot_suv))))
+        self.name = name
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict:
+        d = dict(data)
+        lesion = torch.as_tensor(d[LABEL]) > 0.5
+        hot = (torch.as_tensor(d[IMAGE])[PET_CHANNEL : PET_CHANNEL + 1] >= self.threshold) & ~lesion
+        d[self.name] = (lesion.to(torch.uint8) + 2 * hot.to(torch.uint8)).numpy()
+        return d
+
+
 class RandChannelDropoutd(RandomizableTransform, MapTransform):
     """With probability ``prob`` set one channel to ``value``: simulates a missing or useless CT."""
 
@@ -194,24 +219,31 @@ def validation_transforms(cfg_data: Mapping) -> Compose:
 def training_transforms(cfg_data: Mapping) -> Compose:
     """Preprocessing, patch sampling with foreground oversampling, augmentation (see the module docstring).
 
-    The deterministic preprocessing comes first, so a ``CacheDataset`` keeps it and later epochs only
-    crop and augment. Each case yields ``samples_per_case`` patches of ``patch_size`` voxels, a share
-    ``pos / (pos + neg)`` of them centred on a lesion voxel.
+    The deterministic preprocessing comes first, so a ``CacheDataset`` keeps it (with the candidate
+    patch centres of each class) and later epochs only crop and augment. Each case yields
+    ``samples_per_case`` patches of ``patch_size`` voxels, centred on a lesion voxel, on a hot non-lesion
+    voxel (SUV >= ``sampling.hot_suv``) or anywhere in the ratio ``pos : hot : neg``.
     """
     keys = [IMAGE, LABEL]
     patch = [int(p) for p in cfg_data["patch_size"]]
     aug, sampling = cfg_data["augmentation"], cfg_data["sampling"]
+    indices = f"{SAMPLING}_cls_indices"
     steps = _preprocessing(cfg_data, with_label=True) + [
         SpatialPadd(keys=keys, spatial_size=patch, mode="edge"),
-        RandCropByPosNegLabeld(
+        HotSpotClassesd(suv_scaling(cfg_data), hot_suv=sampling["hot_suv"]),
+        ClassesToIndicesd(keys=SAMPLING, num_classes=3, max_samples_per_class=MAX_CENTRES_PER_CLASS),
+        RandCropByLabelClassesd(
             keys=keys,
-            label_key=LABEL,
+            label_key=SAMPLING,
             spatial_size=patch,
-            pos=float(sampling["pos"]),
-            neg=float(sampling["neg"]),
+            ratios=[float(sampling["neg"]), float(sampling["pos"]), float(sampling["hot"])],
+            num_classes=3,
             num_samples=int(cfg_data["samples_per_case"]),
+            indices_key=indices,
             allow_smaller=True,
+            warn=False,
         ),
+        DeleteItemsd(keys=[SAMPLING, indices]),
     ]
     steps += _spatial_augmentation(aug, keys, patch)
     steps.append(

@@ -33,12 +33,14 @@ def cfg_data() -> dict:
 
 @pytest.fixture
 def case(tmp_path, aniso_affine):
-    """A 40x36x30 case on a flipped anisotropic grid: SUV ~1 with a SUV-8 box lesion, CT 40 HU."""
+    """A 40x36x30 case on a flipped anisotropic grid: SUV ~1, a SUV-8 box lesion, an unlabelled SUV-12
+    "bladder" box, CT 40 HU."""
     shape = (40, 36, 30)
     suv = np.random.default_rng(0).uniform(0.5, 2.0, shape).astype(np.float32)
     seg = np.zeros(shape, np.uint8)
     seg[10:16, 10:16, 10:14] = 1
     suv[seg > 0] = 8.0
+    suv[28:34, 24:30, 20:26] = 12.0
     return {
         "pet": str(write_nifti(tmp_path / "SUV.nii.gz", suv, aniso_affine)),
         "ct": str(write_nifti(tmp_path / "CTres.nii.gz", np.full(shape, 40.0, np.float32), aniso_affine)),
@@ -54,7 +56,7 @@ def test_inference_preprocessing_stacks_pet_and_ct_on_a_ras_grid_at_the_target_s
     assert np.allclose(np.diag(image.affine.numpy())[:3], [4, 4, 4])  # RAS: positive diagonal
     # 40 x 2.5 mm, 36 x 2 mm, 30 x 3 mm of field of view at 4 mm
     assert tuple(image.shape[1:]) == (25, 18, 23)
-    assert float(image[0].max()) == pytest.approx(np.log1p(8.0) / 3.0, rel=1e-4)  # SUV 8, fixed scale
+    assert float(image[0].max()) == pytest.approx(np.log1p(12.0) / 3.0, rel=1e-4)  # SUV 12, fixed scale
     assert float(image[1].mean()) == pytest.approx(
         40 / 1000, abs=1e-4
     )  # CT 40 HU in [-1000, 1000] -> [-1, 1]
@@ -63,7 +65,9 @@ def test_inference_preprocessing_stacks_pet_and_ct_on_a_ras_grid_at_the_target_s
 def test_a_prediction_inverts_onto_the_input_grid(cfg_data, case):
     transform = inference_transforms(cfg_data)
     data = transform({"pet": case["pet"], "ct": case["ct"]})
-    data["pred"] = (data["image"][:1] > np.log1p(5.0) / 3.0).float()
+    data["pred"] = (
+        (data["image"][:1] > np.log1p(5.0) / 3.0) & (data["image"][:1] < np.log1p(10.0) / 3.0)
+    ).float()
     back = Invertd(keys="pred", transform=transform, orig_keys="image", nearest_interp=True)(data)["pred"]
     assert tuple(back.shape[1:]) == case["_seg"].shape
     assert np.allclose(back.affine.numpy(), case["_affine"])
@@ -77,15 +81,26 @@ def test_validation_keeps_the_whole_volume_with_a_binary_label(cfg_data, case):
     assert set(np.unique(data["label"].numpy())) == {0.0, 1.0}
 
 
-def test_training_patches_hold_a_lesion_when_only_positive_centres_are_drawn(cfg_data, case):
-    cfg = cfg_data | {"sampling": {"pos": 1, "neg": 0}, "samples_per_case": 4}
-    transform = training_transforms(cfg)
+def _patches(cfg_data, case, pos, hot, neg):
+    no_aug = {k: (0.0 if k.endswith("_prob") else v) for k, v in cfg_data["augmentation"].items()}
+    cfg = cfg_data | {"sampling": {"pos": pos, "hot": hot, "neg": neg, "hot_suv": 4.0}, "samples_per_case": 4}
+    transform = training_transforms(cfg | {"augmentation": no_aug | {"flip_axes": []}})
     transform.set_random_state(0)
-    patches = transform({k: case[k] for k in ("pet", "ct", "label")})
+    return transform({k: case[k] for k in ("pet", "ct", "label")})
+
+
+def test_training_patches_hold_a_lesion_when_only_lesion_centres_are_drawn(cfg_data, case):
+    patches = _patches(cfg_data, case, pos=1, hot=0, neg=0)
     assert len(patches) == 4
     for p in patches:
         assert tuple(p["image"].shape) == (2, 16, 16, 16) and tuple(p["label"].shape) == (1, 16, 16, 16)
-        assert p["label"].sum() > 0
+        assert p["label"].sum() > 0 and set(p) == {"image", "label"}
+
+
+def test_hard_negative_patches_are_centred_on_hot_uptake_outside_lesions(cfg_data, case):
+    for p in _patches(cfg_data, case, pos=0, hot=1, neg=0):  # centres move inward near the border
+        hot = (p["image"][0] >= np.log1p(4.0) / 3.0) & (p["label"][0] == 0)
+        assert hot.sum() >= 8
 
 
 def test_suv_scaling_is_fixed_and_invertible():
