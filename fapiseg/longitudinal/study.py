@@ -7,7 +7,8 @@ and the response of every patient followed through therapy.
   (:mod:`fapiseg.longitudinal.regions`; a predicted lesion that matches a reference lesion takes that
   lesion's region), giving lesion sensitivity and PPV per region and a scan-level 2 x 2 table per region
   (a scan is positive for a region when its reference has a lesion there, called positive when the
-  prediction has one there). Proportions carry 95 % Wilson intervals, which treat lesions as independent
+  prediction has one there). Where the data folder's ``truth.json`` (the phantom's) names each lesion's
+  kind, lesion sensitivity per kind too. Proportions carry 95 % Wilson intervals, which treat lesions as independent
   (lesions of one patient are not, so the lesion-level intervals are optimistic).
 - **Response**: every patient with two or more studies is followed with
   :func:`fapiseg.longitudinal.course.follow_patient` on the predicted masks (or the reference masks
@@ -19,6 +20,7 @@ and the response of every patient followed through therapy.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,7 @@ from fapiseg.metrics.evaluate import PRED_NAME, Evaluation, evaluate
 
 RECIST_ORDER = ("CR", "PR", "SD", "non-CR/non-PD", "PD", "NE")
 PERCIST_ORDER = ("CMR", "PMR", "SMD", "PMD", "NE")
-ACCURACY_COLUMNS = ["level", "group", "metric", "value", "ci_low", "ci_high", "k", "n"]
+ACCURACY_COLUMNS = ["level", "by", "group", "metric", "value", "ci_low", "ci_high", "k", "n"]
 
 
 @dataclass
@@ -146,9 +148,8 @@ def run_study(
     if pred_dir is not None:
         evaluation = evaluate(pred_dir, data_dir, reference, report=report)
         failures += evaluation.failures
-        accuracy = accuracy_table(
-            evaluation, *region_calls(evaluation, data_dir, Path(pred_dir), regions_dir)
-        )
+        ref_regions, pred_regions = region_calls(evaluation, data_dir, Path(pred_dir), regions_dir)
+        accuracy = accuracy_table(evaluation, ref_regions, pred_regions, lesion_kinds(evaluation, data_dir))
     study = CohortStudy(
         evaluation, accuracy, failures=failures, masks="reference" if pred_dir is None else "prediction"
     )
@@ -218,13 +219,17 @@ def region_calls(
 
 
 def accuracy_table(
-    evaluation: Evaluation, ref_regions: dict[str, list[str]], pred_regions: dict[str, list[str]]
+    evaluation: Evaluation,
+    ref_regions: dict[str, list[str]],
+    pred_regions: dict[str, list[str]],
+    ref_kinds: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
-    """Scan- and lesion-level accuracy, overall and per region, one proportion per row (accuracy.csv)."""
+    """Scan- and lesion-level accuracy, overall, per region and (lesion sensitivity) per lesion kind, one
+    proportion per row (accuracy.csv)."""
     scored = [r for r in evaluation.results if r.detection is not None]
     rows = []
     scan = diagnostic_accuracy([r.reference_positive for r in scored], [r.called_positive for r in scored])
-    rows += _accuracy_rows("scan", "all", scan)
+    rows += _accuracy_rows("scan", "all", "all", scan)
     regions = sorted(
         {g for v in ref_regions.values() for g in v} | {g for v in pred_regions.values() for g in v}
     )
@@ -233,23 +238,60 @@ def accuracy_table(
             [region in ref_regions.get(r.case, []) for r in scored],
             [region in pred_regions.get(r.case, []) for r in scored],
         )
-        rows += _accuracy_rows("scan", region, per_region)
-    for group in ["all", *regions]:
-        detected = n_ref = matched = n_pred = 0
-        for r in scored:
-            ref = ref_regions.get(r.case, [])
-            pred = pred_regions.get(r.case, [])
-            for i, hit in enumerate(r.detection.ref_detected):
-                if group == "all" or ref[i] == group:
-                    n_ref += 1
-                    detected += bool(hit)
-            for j, hit in enumerate(r.detection.pred_matched):
-                if group == "all" or pred[j] == group:
-                    n_pred += 1
-                    matched += bool(hit)
-        rows.append(_proportion_row("lesion", group, "sensitivity", detected, n_ref))
-        rows.append(_proportion_row("lesion", group, "ppv", matched, n_pred))
+        rows += _accuracy_rows("scan", "region", region, per_region)
+    for by, group in [("all", "all"), *(("region", g) for g in regions)]:
+        ref_hits = _hits(scored, ref_regions, group, "ref")
+        pred_hits = _hits(scored, pred_regions, group, "pred")
+        rows.append(_proportion_row("lesion", by, group, "sensitivity", sum(ref_hits), len(ref_hits)))
+        rows.append(_proportion_row("lesion", by, group, "ppv", sum(pred_hits), len(pred_hits)))
+    if ref_kinds:
+        for kind in sorted({k for v in ref_kinds.values() for k in v}):
+            hits = _hits(scored, ref_kinds, kind, "ref")
+            rows.append(_proportion_row("lesion", "kind", kind, "sensitivity", sum(hits), len(hits)))
     return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
+
+
+def _hits(scored, labels: dict[str, list[str]], group: str, side: str) -> list[bool]:
+    """Detected (``ref``) or matching (``pred``) flags of the lesions labelled ``group`` (all for "all")."""
+    out = []
+    for r in scored:
+        flags = r.detection.ref_detected if side == "ref" else r.detection.pred_matched
+        names = labels.get(r.case, [])
+        out += [bool(f) for i, f in enumerate(flags) if group == "all" or names[i] == group]
+    return out
+
+
+def lesion_kinds(evaluation: Evaluation, data_dir: Path) -> dict[str, list[str]] | None:
+    """The kind of every reference lesion (e.g. ``axillary_node``) from ``data_dir/truth.json`` (the
+    phantom's), by the nearest true lesion centre within 10 mm plus the lesion's radius; None without it."""
+    path = Path(data_dir) / "truth.json"
+    if not path.exists():
+        return None
+    try:
+        truth = json.loads(path.read_text())
+        lesions_of = {
+            s["case"]: s.get("lesions", []) for p in truth.get("patients", []) for s in p["studies"]
+        }
+    except (ValueError, KeyError, TypeError) as e:
+        raise FapisegError(f"{path}: cannot read the lesion kinds ({e})") from None
+    kinds = {}
+    for r in evaluation.results:
+        if r.ref_table is None:
+            continue
+        truth_lesions = [t for t in lesions_of.get(r.case, []) if "kind" in t and "centre_mm" in t]
+        centres = np.array([t["centre_mm"] for t in truth_lesions], float).reshape(-1, 3)
+        found = []
+        for row in r.ref_table.itertuples(index=False):
+            gate = 10.0 + np.cbrt(3 * row.volume_ml * 1000 / (4 * np.pi))
+            distance = np.linalg.norm(
+                centres - [row.centroid_x_mm, row.centroid_y_mm, row.centroid_z_mm], axis=1
+            )
+            near = int(np.argmin(distance)) if len(distance) else -1
+            found.append(
+                str(truth_lesions[near]["kind"]) if near >= 0 and distance[near] <= gate else "unknown"
+            )
+        kinds[r.case] = found
+    return kinds
 
 
 def best_response(response: pd.DataFrame) -> dict:
@@ -282,17 +324,18 @@ def _rank(order: tuple[str, ...]):
     return lambda category: order.index(category) if category in order else len(order)
 
 
-def _accuracy_rows(level: str, group: str, table) -> list[dict]:
+def _accuracy_rows(level: str, by: str, group: str, table) -> list[dict]:
     return [
-        _proportion_row(level, group, name, getattr(table, name).k, getattr(table, name).n)
+        _proportion_row(level, by, group, name, getattr(table, name).k, getattr(table, name).n)
         for name in ("sensitivity", "specificity", "ppv", "npv", "accuracy")
     ]
 
 
-def _proportion_row(level: str, group: str, metric: str, k: int, n: int) -> dict:
+def _proportion_row(level: str, by: str, group: str, metric: str, k: int, n: int) -> dict:
     p = proportion(int(k), int(n))
     return {
         "level": level,
+        "by": by,
         "group": group,
         "metric": metric,
         "value": p.value,

@@ -83,7 +83,7 @@ def _print(study, out: Path) -> None:
         for column in ("level", "group", "metric", "value", "95 % CI", "k/n"):
             table.add_column(column, justify="right" if column in ("value", "k/n") else "left")
         for r in study.accuracy.itertuples(index=False):
-            if r.group != "all":
+            if r.by != "all":
                 continue
             value = "-" if pd.isna(r.value) else f"{r.value:.3f}"
             ci = "-" if value == "-" else f"{r.ci_low:.3f}-{r.ci_high:.3f}"

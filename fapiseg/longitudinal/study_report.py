@@ -129,7 +129,7 @@ def _cards(study: CohortStudy, summary: dict, distribution: pd.DataFrame) -> str
     if "evaluation" in summary:
         e = summary["evaluation"]
         cards.append(("scans", str(e["n_scans"]), f"Dice {_num(e['dice'])}"))
-        lesion = study.accuracy[(study.accuracy["level"] == "lesion") & (study.accuracy["group"] == "all")]
+        lesion = study.accuracy[(study.accuracy["level"] == "lesion") & (study.accuracy["by"] == "all")]
         sens = lesion[lesion["metric"] == "sensitivity"].iloc[0]
         cards.append(("lesion sensitivity", _num(sens["value"]), _ci(sens)))
         for key in ("sensitivity", "specificity"):
@@ -157,8 +157,8 @@ def _accuracy_html(accuracy: pd.DataFrame) -> str:
     for level in ("scan", "lesion"):
         part = cells[cells["level"] == level]
         if len(part):
-            table = part.pivot(index="group", columns="metric", values="text").reset_index()
-            order = ["group"] + [
+            table = part.pivot(index=["by", "group"], columns="metric", values="text").reset_index()
+            order = ["by", "group"] + [
                 m for m in ("sensitivity", "specificity", "ppv", "npv", "accuracy") if m in table
             ]
             parts.append(f"<h3>{level} level</h3>" + _table(table[order]))

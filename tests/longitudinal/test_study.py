@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from fapiseg.cli import main
-from fapiseg.longitudinal.study import best_response
+from fapiseg.longitudinal.study import accuracy_table, best_response, lesion_kinds
+from fapiseg.metrics.evaluate import evaluate
 from tests.longitudinal.phantoms import AFFINE
 from tests.longitudinal.test_course import COURSES, write_course
 
@@ -64,6 +65,7 @@ def test_everything_is_written_and_the_run_succeeds(cohort):
 
 def test_lesion_and_scan_accuracy_overall_and_by_region(cohort):
     accuracy = pd.read_csv(cohort[1] / "accuracy.csv").set_index(["level", "group", "metric"])
+    assert set(accuracy["by"]) == {"all", "region"}  # no truth.json: no lesion kinds
     # 3 + 3 + 3 + 4 + 3 reference lesions, one (p1/t0 liver) missed; one false positive among 15 predictions
     assert accuracy.loc[("lesion", "all", "sensitivity"), ["k", "n"]].tolist() == [15, 16]
     assert accuracy.loc[("lesion", "all", "ppv"), ["k", "n"]].tolist() == [15, 16]
@@ -117,3 +119,38 @@ def test_best_response_stops_at_the_first_progression():
     assert best["best_recist"] == "SD" and best["best_sum_diameters_change_pct"] == -10.0
     assert best["best_percist"] == "PMR" and best["last_recist"] == "PR"
     assert best_response(response.iloc[:0])["best_recist"] == "NE"
+
+
+def test_lesion_kinds_come_from_the_phantom_truth(tmp_path):
+    data, pred = tmp_path / "data", tmp_path / "pred"
+    write_course(data, "p1", [], "still")
+    (pred / "p1" / "t0").mkdir(parents=True)
+    mask = np.asarray(nib.load(data / "p1" / "t0" / "SEG.nii.gz").dataobj).copy()
+    mask[LIVER_VOXELS] = 0  # the liver lesion is missed
+    nib.save(nib.Nifti1Image(mask, AFFINE), pred / "p1" / "t0" / "PRED.nii.gz")
+    truth = {
+        "patients": [
+            {
+                "studies": [
+                    {
+                        "case": "p1/t0",
+                        "lesions": [
+                            {"kind": "liver_metastasis", "centre_mm": [41, 1, -49]},
+                            {"kind": "lung_metastasis", "centre_mm": [45, 0, 40]},
+                            {"kind": "axillary_node", "centre_mm": [97, -10, 45]},
+                        ],
+                    }
+                ]
+            }
+        ]
+    }
+    (data / "truth.json").write_text(json.dumps(truth))
+    evaluation = evaluate(pred, data, report=lambda line: None)
+    kinds = lesion_kinds(evaluation, data)
+    assert sorted(kinds["p1/t0"]) == ["axillary_node", "liver_metastasis", "lung_metastasis"]
+    regions = {"p1/t0": ["x"] * 3}
+    table = accuracy_table(evaluation, regions, {"p1/t0": ["x"] * 2}, kinds).set_index(
+        ["by", "group", "metric"]
+    )
+    assert table.loc[("kind", "liver_metastasis", "sensitivity"), ["k", "n"]].tolist() == [0, 1]
+    assert table.loc[("kind", "axillary_node", "sensitivity"), ["k", "n"]].tolist() == [1, 1]
