@@ -37,6 +37,8 @@ from fapiseg.errors import FapisegError
 from fapiseg.io.nifti import atomic_path
 
 REPO = Path(__file__).resolve().parents[2]
+#: Lines of a failing Hydra application's stderr that say nothing about the failure.
+HYDRA_HINTS = ("Set the environment variable HYDRA_FULL_ERROR", "full_key:", "object_type=")
 #: Subfolders of OUT that the demo owns and rebuilds on every run.
 OWNED = ("data", "train", "predictions", "predictions_shifted", "evaluation", "evaluation_shifted")
 
@@ -163,8 +165,6 @@ def _stage(result: DemoResult, log: Callable[[str], None], step: int, total: int
     start = time.perf_counter()
     try:
         yield detail
-    except DemoError:
-        raise
     except FapisegError as e:
         raise DemoError(f"stage {step} ({name}) failed: {e}") from None
     except Exception as e:  # the demo reports any failure as one line naming the stage
@@ -216,11 +216,8 @@ def _run_streaming(command: list[str], cwd: Path) -> _Finished:
         sys.stderr.buffer.flush()
         tail = (tail + chunk)[-8192:]
     proc.wait()
-    lines = [
-        line.strip()
-        for line in tail.decode(errors="replace").replace("\r", "\n").splitlines()
-        if line.strip()
-    ]
+    lines = [line.strip() for line in tail.decode(errors="replace").replace("\r", "\n").splitlines()]
+    lines = [line for line in lines if line and not line.startswith(HYDRA_HINTS)]
     return _Finished(proc.returncode, lines[-1] if lines else "")
 
 

@@ -1,0 +1,47 @@
+"""The demo's stages: the skip floor from the training cohort, and a failing stage as one line."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fapiseg.pipeline import demo
+from fapiseg.pipeline.demo import DemoError, DemoPlan, run_demo
+
+
+def fake_cohort(out_dir, n_patients, n_studies=1, seed=0, family="fapi"):
+    """Stands in for the phantom: tiny cases with one lesion of SUVmax 1.6 + seed."""
+    from tests.conftest import write_nifti
+
+    for p in range(n_patients):
+        suv = np.full((16, 16, 16), 0.5, np.float32)
+        seg = np.zeros(suv.shape, np.uint8)
+        seg[4:7, 4:7, 4:7] = 1
+        suv[seg > 0] = 1.6 + seed
+        study = out_dir / f"p{p:03d}" / "t0"
+        for name, array in (("SUV", suv), ("CTres", np.zeros_like(suv)), ("SEG", seg)):
+            write_nifti(study / f"{name}.nii.gz", array, np.eye(4))
+    (out_dir / "truth.json").write_text(json.dumps({"organ_labels": {}}))
+    return {}
+
+
+def test_the_skip_floor_is_halved_below_the_default_when_training_lesions_are_faint(tmp_path):
+    fake_cohort(tmp_path / "train", 2, seed=0)  # lowest lesion SUVmax 1.6
+    floor, lowest = demo._skip_floor(tmp_path / "train")
+    assert lowest == pytest.approx(1.6) and floor == pytest.approx(0.8)
+    fake_cohort(tmp_path / "bright", 2, seed=5)
+    assert demo._skip_floor(tmp_path / "bright")[0] == 1.0
+
+
+def test_a_failing_stage_stops_the_demo_with_one_line_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setattr("fapiseg.phantom.generate_cohort", fake_cohort)
+    lines = []
+    plan = DemoPlan(1, 1, 1, train_overrides=["trainer.no_such_option=1"])
+    with pytest.raises(DemoError) as failure:
+        run_demo(tmp_path / "demo", plan, log=lines.append)
+    message = str(failure.value)
+    assert message.startswith(
+        "stage 2 (training (train.py experiment=demo)) failed: training failed (train.py exit 1)"
+    )
+    assert "no_such_option" in message and "\n" not in message
+    assert lines[0] == "[1/6] phantom cohorts ..." and lines[1].startswith("[1/6] phantom cohorts: done in")
