@@ -61,7 +61,10 @@ def main() -> None:
         if data is None:
             data = Path(tmp, "phantom")
             fapiseg_cli(["phantom", "--out", str(data), "--patients", "8", "--studies", "1", "--seed", "0"])
-        results = {name: measure(data, Path(tmp, name), args.steps, args.overrides, v) for name, v in VARIANTS.items()}
+        results = {
+            name: measure(data, Path(tmp, name), args.steps, args.overrides, v)
+            for name, v in VARIANTS.items()
+        }
     print(f"\n{'':10} {'it/s':>8} {'data wait':>10} {'wall (2 epochs, incl. caching)':>32}")
     for name, m in results.items():
         print(f"{name:10} {m['perf/it_per_s']:8.2f} {m['perf/data_wait_share']:10.1%} {m['wall_s']:30.1f} s")

@@ -59,10 +59,46 @@ def _cpu_has_bf16() -> bool:
         return False
 
 
-class WindowPredictor:
-    """Callable: windows (B, C, *roi) -> averaged lesion/background probabilities (B, K, *roi), float32.
+class GroupNormAsInstanceNorm(torch.nn.Module):
+    """``InstanceNorm`` (no running statistics) computed as ``group_norm`` with one group per channel.
 
-    ``networks`` are in eval mode on ``device``; ``flips`` come from :func:`mirror_axes`.
+    The same normalisation (per sample and channel, over space), but PyTorch's group-norm CPU kernel
+    works on channels-last tensors in place and accumulates bfloat16 in float32, where instance norm
+    copies to the contiguous layout and back around every call.
+    """
+
+    def __init__(self, norm: torch.nn.modules.instancenorm._InstanceNorm) -> None:
+        super().__init__()
+        self.num_groups, self.eps = norm.num_features, norm.eps
+        self.weight, self.bias = norm.weight, norm.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+
+def inference_copy(network: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
+    """A copy of ``network`` arranged for fast inference; the original is left as it is.
+
+    Instance norms without running statistics become :class:`GroupNormAsInstanceNorm` (identical
+    results); with ``channels_last`` the weights are stored channels-last.
+    """
+    fast = copy.deepcopy(network).eval()
+    for module in list(fast.modules()):
+        for name, child in module.named_children():
+            if (
+                isinstance(child, torch.nn.modules.instancenorm._InstanceNorm)
+                and not child.track_running_stats
+            ):
+                setattr(module, name, GroupNormAsInstanceNorm(child))
+    return fast.to(memory_format=torch.channels_last_3d) if channels_last else fast
+
+
+class WindowPredictor:
+    """Callable: windows (B, C, *roi) -> averaged lesion probability (B, 1, *roi), float32.
+
+    The lesion probability of a network is ``softmax(logits, 1)[:, 1]``. ``networks`` are in eval mode
+    on ``device``; ``flips`` come from :func:`mirror_axes`; ``dtype`` is the autocast dtype (None:
+    float32); with ``fast`` the networks run as :func:`inference_copy` copies (channels-last on CPU).
     """
 
     def __init__(
@@ -71,15 +107,13 @@ class WindowPredictor:
         device: torch.device,
         flips: Sequence[tuple[int, ...]] = ((),),
         dtype: torch.dtype | None = None,
-        channels_last: bool | None = None,
+        fast: bool = False,
     ) -> None:
-        self.networks = list(networks)
         self.device = device
         self.flips = list(flips)
         self.dtype = dtype
-        self.channels_last = device.type == "cpu" if channels_last is None else channels_last
-        if self.channels_last:  # on copies: the caller's networks stay as they are
-            self.networks = [copy.deepcopy(n).to(memory_format=torch.channels_last_3d) for n in self.networks]
+        self.channels_last = fast and device.type == "cpu"
+        self.networks = [inference_copy(n, self.channels_last) for n in networks] if fast else list(networks)
 
     def _autocast(self):
         if self.dtype is None:
@@ -97,7 +131,7 @@ class WindowPredictor:
                     x = x.contiguous(memory_format=torch.channels_last_3d)
                 with self._autocast():
                     logits = network(x)
-                probabilities = torch.softmax(logits.float(), dim=1)
-                probabilities = probabilities.flip(axes) if axes else probabilities
-                total = probabilities if total is None else total + probabilities
+                lesion = torch.softmax(logits.float(), dim=1)[:, 1:2]
+                lesion = lesion.flip(axes) if axes else lesion
+                total = lesion if total is None else total + lesion
         return (total / (len(self.networks) * len(self.flips))).contiguous()

@@ -29,7 +29,7 @@ from fapiseg.inference.batch import CasePrediction, discover_cases
 from fapiseg.inference.ensemble import WindowPredictor, autocast_dtype, mirror_axes, resolve_device
 from fapiseg.inference.postprocess import PostProcessing, lesion_mask
 from fapiseg.inference.resample import to_input_grid
-from fapiseg.inference.sliding import WindowCount, WindowSkip, sliding_window_probabilities
+from fapiseg.inference.sliding import WindowCount, WindowSkip, sliding_window_lesion_probability
 from fapiseg.io.nifti import Volume
 
 #: Windows whose every voxel is below this SUV (or in air) are not run. FAP-avid lesions are by
@@ -80,11 +80,7 @@ class Predictor:
         self.dtype = autocast_dtype(options.precision, device)
         self.transforms = inference_transforms(self.cfg["data"])
         self.window_predictor = WindowPredictor(
-            [m.network for m in models],
-            device,
-            mirror_axes(options.tta),
-            self.dtype,
-            channels_last=device.type == "cpu" and self.dtype is not None,
+            [m.network for m in models], device, mirror_axes(options.tta), self.dtype, fast=True
         )
         self.skip = None
         if options.skip_suv is not None:
@@ -135,7 +131,7 @@ class Predictor:
         """Lesion probability (X, Y, Z) on the model grid of a preprocessed ``image`` (C, X, Y, Z)."""
         self.last_windows = WindowCount()
         with torch.inference_mode():
-            probabilities = sliding_window_probabilities(
+            probability = sliding_window_lesion_probability(
                 image[None].float(),
                 self.window_predictor,
                 self.roi_size,
@@ -144,7 +140,7 @@ class Predictor:
                 skip=self.skip,
                 count=self.last_windows,
             )
-        return torch.as_tensor(probabilities[0, 1])
+        return torch.as_tensor(probability[0, 0])
 
     def predict_case(self, case: Case) -> CasePrediction:
         """Validate, preprocess, predict and post-process one case; raises :class:`CaseError`."""

@@ -3,8 +3,8 @@
 MONAI's :func:`monai.inferers.sliding_window_inference` does the windowing, padding and Gaussian
 blending; this module only decides, window by window, whether the network needs to run. A window is
 skipped when none of its voxels is a *candidate*: a voxel with uptake at or above a floor (PET) that
-lies in the body (CT above air). A skipped window contributes the certain-background probability
-(1, 0) to the blend.
+lies in the body (CT above air). A skipped window contributes lesion probability 0 to the blend.
+Candidates are found once on the whole image; each window is looked up by its coordinates.
 
 Guarantee: a candidate voxel is never inside a skipped window, so every window that covers it runs and
 its blended probabilities are exactly those of the plain sliding window. Only voxels below the uptake
@@ -59,36 +59,39 @@ class WindowCount:
         return self.run + self.skipped
 
 
-def sliding_window_probabilities(
+def sliding_window_lesion_probability(
     image: torch.Tensor,
     predictor: Predictor,
     roi_size: tuple[int, int, int],
     overlap: float,
     sw_batch_size: int = 2,
     skip: WindowSkip | None = None,
-    background: tuple[float, ...] = (1.0, 0.0),
     sigma_scale: float = 0.125,
     count: WindowCount | None = None,
 ) -> torch.Tensor:
-    """Class probabilities (1, K, *spatial) of ``image`` (1, C, *spatial), Gaussian-blended windows.
+    """Lesion probability (1, 1, *spatial) of ``image`` (1, C, *spatial), Gaussian-blended windows.
 
-    ``predictor`` maps windows (B, C, *roi) to probabilities (B, K, *roi) (softmax already applied, so
-    that the background value of a skipped window blends on the same scale). ``skip=None`` runs every
-    window: then this is exactly MONAI's sliding window of ``predictor``. ``count`` (optional) receives
-    the number of windows run and skipped.
+    ``predictor`` maps windows (B, C, *roi) to lesion probabilities (B, 1, *roi) (softmax already
+    applied, so that a skipped window's 0 blends on the same scale). ``skip=None`` runs every window:
+    then this is exactly MONAI's sliding window of ``predictor``. ``count`` (optional) receives the
+    number of windows run and skipped.
     """
     count = count if count is not None else WindowCount()
-    fill = torch.tensor(background, dtype=torch.float32).view(1, -1, *([1] * len(roi_size)))
+    candidates = None if skip is None else _padded_like_monai(skip.candidates(image)[0], roi_size)
 
-    def run_windows(windows: torch.Tensor, _coords) -> torch.Tensor:
-        keep = torch.ones(len(windows), dtype=torch.bool) if skip is None else skip.keep(windows).cpu()
+    def run_windows(windows: torch.Tensor, coords) -> torch.Tensor:
+        if candidates is None:
+            keep = torch.ones(len(windows), dtype=torch.bool)
+        else:  # coords: [batch slice, channel slice, *spatial slices] of each window, on the padded image
+            keep = torch.tensor([bool(candidates[tuple(c[2:])].any()) for c in coords])
         count.run += int(keep.sum())
         count.skipped += int((~keep).sum())
         if bool(keep.all()):
             return predictor(windows).float()
-        out = fill.to(windows.device).expand(len(windows), -1, *windows.shape[2:]).clone()
+        out = torch.zeros(len(windows), 1, *windows.shape[2:], dtype=torch.float32, device=windows.device)
         if bool(keep.any()):
-            out[keep.to(windows.device)] = predictor(windows[keep.to(windows.device)]).float()
+            kept = keep.to(windows.device)
+            out[kept] = predictor(windows[kept]).float()
         return out
 
     return sliding_window_inference(
@@ -101,3 +104,12 @@ def sliding_window_probabilities(
         sigma_scale=sigma_scale,
         with_coord=True,
     )
+
+
+def _padded_like_monai(mask: torch.Tensor, roi_size: tuple[int, ...]) -> torch.Tensor:
+    """``mask`` padded (False) as MONAI pads an image smaller than the window: half before, the rest after."""
+    pad = []
+    for size, roi in zip(reversed(mask.shape), reversed(roi_size)):
+        diff = max(roi - size, 0)
+        pad += [diff // 2, diff - diff // 2]
+    return torch.nn.functional.pad(mask, pad) if any(pad) else mask

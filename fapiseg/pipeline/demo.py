@@ -48,8 +48,8 @@ class DemoPlan:
     """The demo's sizes and seeds; ``train_overrides`` are extra ``train.py`` overrides (e.g. for tests)."""
 
     train_patients: int = 16
-    test_patients: int = 5
-    shifted_patients: int = 5
+    test_patients: int = 4
+    shifted_patients: int = 4
     seed: int = 0
     experiment: str = "demo"
     train_overrides: Sequence[str] = ()

@@ -4,7 +4,13 @@ import pytest
 import torch
 from monai.networks.nets import UNet
 
-from fapiseg.inference.ensemble import WindowPredictor, autocast_dtype, mirror_axes, resolve_device
+from fapiseg.inference.ensemble import (
+    WindowPredictor,
+    autocast_dtype,
+    inference_copy,
+    mirror_axes,
+    resolve_device,
+)
 
 CPU = torch.device("cpu")
 
@@ -21,9 +27,9 @@ def windows():
 
 def test_one_network_without_tta_is_its_softmax(windows):
     net = small_net(0)
-    out = WindowPredictor([net], CPU, channels_last=False)(windows)
+    out = WindowPredictor([net], CPU, fast=False)(windows)
     with torch.no_grad():
-        torch.testing.assert_close(out, torch.softmax(net(windows), 1))
+        torch.testing.assert_close(out, torch.softmax(net(windows), 1)[:, 1:2])
 
 
 def test_tta_averages_the_eight_mirrored_predictions_flipped_back(windows):
@@ -33,12 +39,14 @@ def test_tta_averages_the_eight_mirrored_predictions_flipped_back(windows):
     with torch.no_grad():
         expected = (
             sum(
-                torch.softmax(net(windows.flip(a)), 1).flip(a) if a else torch.softmax(net(windows), 1)
+                torch.softmax(net(windows.flip(a)), 1)[:, 1:2].flip(a)
+                if a
+                else torch.softmax(net(windows), 1)[:, 1:2]
                 for a in flips
             )
             / 8
         )
-    torch.testing.assert_close(WindowPredictor([net], CPU, flips, channels_last=False)(windows), expected)
+    torch.testing.assert_close(WindowPredictor([net], CPU, flips, fast=False)(windows), expected)
 
 
 def test_tta_leaves_a_mirror_symmetric_network_unchanged(windows):
@@ -55,9 +63,9 @@ def test_an_ensemble_is_the_mean_of_its_members(windows):
 
 def test_channels_last_and_bfloat16_keep_the_probabilities(windows):
     net = small_net(0)
-    reference = WindowPredictor([net], CPU, channels_last=False)(windows)
+    reference = WindowPredictor([net], CPU, fast=False)(windows)
     torch.testing.assert_close(
-        WindowPredictor([net], CPU, channels_last=True)(windows), reference, atol=1e-5, rtol=1e-4
+        WindowPredictor([net], CPU, fast=True)(windows), reference, atol=1e-5, rtol=1e-4
     )
     low = WindowPredictor([net], CPU, dtype=torch.bfloat16)(windows)
     assert low.dtype == torch.float32
@@ -73,3 +81,17 @@ def test_precision_and_device_choices():
         autocast_dtype("int8", CPU)
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device("cpu") == CPU
+
+
+def test_the_inference_copy_computes_the_same_and_leaves_the_network_alone(windows):
+    from monai.networks.nets import DynUNet
+
+    net = DynUNet(3, 2, 2, [3, 3, 3], [1, 2, 2], [2, 2], filters=[4, 8, 16], norm_name="instance").eval()
+    fast = inference_copy(net, channels_last=True)
+    assert any(isinstance(m, torch.nn.InstanceNorm3d) for m in net.modules())
+    assert not any(isinstance(m, torch.nn.InstanceNorm3d) for m in fast.modules())
+    assert next(net.parameters()).is_contiguous()  # the original keeps its layout
+    with torch.no_grad():
+        torch.testing.assert_close(
+            fast(windows.contiguous(memory_format=torch.channels_last_3d)), net(windows), atol=1e-4, rtol=1e-3
+        )

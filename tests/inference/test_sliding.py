@@ -8,7 +8,7 @@ from monai.inferers import sliding_window_inference
 from monai.inferers.utils import _get_scan_interval
 from monai.networks.nets import UNet
 
-from fapiseg.inference.sliding import WindowCount, WindowSkip, sliding_window_probabilities
+from fapiseg.inference.sliding import WindowCount, WindowSkip, sliding_window_lesion_probability
 
 ROI, OVERLAP = (16, 16, 16), 0.5
 SHAPE = (40, 36, 30)
@@ -21,7 +21,7 @@ def predictor():
 
     def probabilities(x):
         with torch.no_grad():
-            return torch.softmax(net(x), dim=1)
+            return torch.softmax(net(x), dim=1)[:, 1:2]
 
     return probabilities
 
@@ -43,7 +43,7 @@ def plain(image, predictor):
 
 def test_without_skipping_it_is_monai_sliding_window(predictor):
     image = image_with_hot_spots()
-    ours = sliding_window_probabilities(image, predictor, ROI, OVERLAP, sw_batch_size=2)
+    ours = sliding_window_lesion_probability(image, predictor, ROI, OVERLAP, sw_batch_size=2)
     torch.testing.assert_close(ours, plain(image, predictor), rtol=0, atol=0)
 
 
@@ -51,20 +51,19 @@ def test_candidate_voxels_get_the_plain_probabilities(predictor):
     image = image_with_hot_spots()
     skip = WindowSkip(pet_floor=1.0, ct_floor=-0.5, ct_channel=1)
     count = WindowCount()
-    ours = sliding_window_probabilities(image, predictor, ROI, OVERLAP, skip=skip, count=count)
+    ours = sliding_window_lesion_probability(image, predictor, ROI, OVERLAP, skip=skip, count=count)
     reference = plain(image, predictor)
     candidates = skip.candidates(image)[0]
     assert candidates.sum() == 28  # the 3x3x3 spot and the single voxel at the floor
     assert count.skipped > 0 and count.run > 0
     # identical up to float rounding (the network sees batches of another size when windows are skipped)
-    for k in range(2):
-        torch.testing.assert_close(ours[0, k][candidates], reference[0, k][candidates], rtol=0, atol=1e-6)
+    torch.testing.assert_close(ours[0, 0][candidates], reference[0, 0][candidates], rtol=0, atol=1e-6)
 
 
 def test_only_voxels_outside_every_kept_window_have_zero_probability(predictor):
     image = image_with_hot_spots()
     skip = WindowSkip(pet_floor=1.0)
-    ours = sliding_window_probabilities(image, predictor, ROI, OVERLAP, skip=skip)[0, 1]
+    ours = sliding_window_lesion_probability(image, predictor, ROI, OVERLAP, skip=skip)[0, 0]
     interval = _get_scan_interval(SHAPE, ROI, 3, (OVERLAP,) * 3)
     covered = torch.zeros(SHAPE, dtype=torch.bool)
     for window in dense_patch_slices(SHAPE, ROI, interval):
@@ -85,11 +84,21 @@ def test_a_window_below_the_floor_everywhere_is_skipped_and_one_at_the_floor_is_
     assert WindowSkip(pet_floor=1.0, ct_floor=-0.9, ct_channel=1).keep(windows).tolist() == [False] * 3
 
 
-def test_skipping_everything_gives_certain_background(predictor):
+def test_skipping_everything_gives_zero_probability(predictor):
     image = torch.zeros(1, 2, *SHAPE)
     count = WindowCount()
-    out = sliding_window_probabilities(
+    out = sliding_window_lesion_probability(
         image, predictor, ROI, OVERLAP, skip=WindowSkip(pet_floor=1.0), count=count
     )
     assert count.run == 0 and count.total > 1
-    assert torch.all(out[0, 0] == 1) and torch.all(out[0, 1] == 0)
+    assert out.shape == (1, 1, *SHAPE) and torch.all(out == 0)
+
+
+def test_an_image_smaller_than_the_window_is_padded_as_monai_pads_it(predictor):
+    image = image_with_hot_spots()[..., :12]  # 12 slices, the window has 16
+    skip = WindowSkip(pet_floor=1.0)
+    ours = sliding_window_lesion_probability(image, predictor, ROI, OVERLAP, skip=skip)
+    candidates = skip.candidates(image)[0]
+    reference = plain(image, predictor)
+    assert ours.shape == reference.shape
+    torch.testing.assert_close(ours[0, 0][candidates], reference[0, 0][candidates], rtol=0, atol=1e-6)
