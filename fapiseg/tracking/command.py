@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
             table.to_csv(tmp, index=False)
     view = Table(show_lines=False)
     for column in table.columns:
-        view.add_column(column, justify="right" if column.startswith("val/") else "left", overflow="fold")
+        numeric = column.startswith("val/")
+        view.add_column(column, justify="right" if numeric else "left", overflow="fold", no_wrap=column == "run")
     for _, row in table.iterrows():
         view.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
-    Console(width=max(120, 14 * len(table.columns))).print(view)
+    Console(width=max(120, 14 * len(table.columns) + int(table["run"].str.len().max()))).print(view)
     return 0
