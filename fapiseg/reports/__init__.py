@@ -5,7 +5,7 @@ The names below load their module on first use, so that ``fapiseg --help`` does 
 
 from __future__ import annotations
 
-import importlib
+from fapiseg.lazy import lazy_exports
 
 _EXPORTS = {
     "Marker": "mip",
@@ -22,9 +22,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -8,7 +8,7 @@ rasteriser), ``seg`` (DICOM SEG read/write), ``importer`` (the ``import-dicom`` 
 
 from __future__ import annotations
 
-import importlib
+from fapiseg.lazy import lazy_exports
 
 _EXPORTS = {
     "import_study": "importer",
@@ -18,10 +18,6 @@ _EXPORTS = {
     "write_lesion_seg": "seg",
     "seg_mask": "seg",
 }
+
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"fapiseg.io.dicom.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'fapiseg.io.dicom' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
