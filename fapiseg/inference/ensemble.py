@@ -1,8 +1,8 @@
 """What runs on one batch of windows: several networks (folds), mirrored copies (flip TTA), reduced precision.
 
 Every network sees every mirrored copy of the windows; their softmax probabilities are flipped back and
-averaged, so the sliding window blends one probability map whatever the ensemble (as nnU-Net mirrors
-each patch). Reduced precision: float16 autocast on a GPU; bfloat16 on a CPU that has native bfloat16
+averaged (as nnU-Net mirrors each patch), and the sliding window blends the logit of that mean (for one
+network without TTA: its logit margin, exactly what a plain sliding window over the logits blends). Reduced precision: float16 autocast on a GPU; bfloat16 on a CPU that has native bfloat16
 instructions (otherwise it would be emulated, and slower than float32); channels-last memory on CPU.
 """
 
@@ -121,17 +121,32 @@ class WindowPredictor:
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
     @torch.no_grad()
+    def margin(self, windows: torch.Tensor) -> torch.Tensor:
+        """Lesion logit margin (B, 1, *roi): ``logit(probability)``, what the sliding window blends.
+
+        One network without TTA gives its ``logits[:, 1] - logits[:, 0]`` exactly, so the blended result
+        is that of MONAI's plain sliding window over the network's logits (softmax after blending);
+        an ensemble or TTA gives the logit of its mean probability (kept within +-16).
+        """
+        if len(self.networks) == 1 and len(self.flips) == 1 and not self.flips[0]:
+            logits = self._run(self.networks[0], windows.to(self.device))
+            return (logits[:, 1:2] - logits[:, 0:1]).contiguous()
+        return torch.logit(self(windows).double(), eps=1e-7).float()
+
+    def _run(self, network: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        with self._autocast():
+            return network(x).float()
+
+    @torch.no_grad()
     def __call__(self, windows: torch.Tensor) -> torch.Tensor:
         windows = windows.to(self.device)
         total = None
         for network in self.networks:
             for axes in self.flips:
-                x = windows.flip(axes) if axes else windows
-                if self.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last_3d)
-                with self._autocast():
-                    logits = network(x)
-                lesion = torch.softmax(logits.float(), dim=1)[:, 1:2]
+                logits = self._run(network, windows.flip(axes) if axes else windows)
+                lesion = torch.softmax(logits, dim=1)[:, 1:2]
                 lesion = lesion.flip(axes) if axes else lesion
                 total = lesion if total is None else total + lesion
         return (total / (len(self.networks) * len(self.flips))).contiguous()

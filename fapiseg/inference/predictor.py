@@ -133,7 +133,7 @@ class Predictor:
         with torch.inference_mode():
             probability = sliding_window_lesion_probability(
                 image[None].float(),
-                self.window_predictor,
+                self.window_predictor.margin,
                 self.roi_size,
                 self.overlap,
                 self.sw_batch_size,

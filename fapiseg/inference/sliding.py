@@ -3,12 +3,17 @@
 MONAI's :func:`monai.inferers.sliding_window_inference` does the windowing, padding and Gaussian
 blending; this module only decides, window by window, whether the network needs to run. A window is
 skipped when none of its voxels is a *candidate*: a voxel with uptake at or above a floor (PET) that
-lies in the body (CT above air). A skipped window contributes lesion probability 0 to the blend.
-Candidates are found once on the whole image; each window is looked up by its coordinates.
+lies in the body (CT above air). Candidates are found once on the whole image; each window is looked up
+by its coordinates.
+
+What is blended is the lesion logit margin (``logits[:, 1] - logits[:, 0]``), then turned into a
+probability by a sigmoid: for two classes that is exactly the softmax of MONAI's blended logits.
+A skipped window contributes a margin of minus infinity, so every voxel inside a skipped window has
+lesion probability 0.
 
 Guarantee: a candidate voxel is never inside a skipped window, so every window that covers it runs and
-its blended probabilities are exactly those of the plain sliding window. Only voxels below the uptake
-floor (or in air) can differ, and there the lesion probability can only go down.
+its blended result is exactly that of the plain sliding window. Only non-candidate voxels (below the
+uptake floor, or in air) that share a skipped window can differ, and they become 0.
 """
 
 from __future__ import annotations
@@ -71,10 +76,10 @@ def sliding_window_lesion_probability(
 ) -> torch.Tensor:
     """Lesion probability (1, 1, *spatial) of ``image`` (1, C, *spatial), Gaussian-blended windows.
 
-    ``predictor`` maps windows (B, C, *roi) to lesion probabilities (B, 1, *roi) (softmax already
-    applied, so that a skipped window's 0 blends on the same scale). ``skip=None`` runs every window:
-    then this is exactly MONAI's sliding window of ``predictor``. ``count`` (optional) receives the
-    number of windows run and skipped.
+    ``predictor`` maps windows (B, C, *roi) to lesion logit margins (B, 1, *roi)
+    (``logits[:, 1] - logits[:, 0]``). ``skip=None`` runs every window: then the result is the sigmoid
+    of MONAI's sliding window of ``predictor``, i.e. the softmax of its blended logits. ``count``
+    (optional) receives the number of windows run and skipped.
     """
     count = count if count is not None else WindowCount()
     candidates = None if skip is None else _padded_like_monai(skip.candidates(image)[0], roi_size)
@@ -88,13 +93,15 @@ def sliding_window_lesion_probability(
         count.skipped += int((~keep).sum())
         if bool(keep.all()):
             return predictor(windows).float()
-        out = torch.zeros(len(windows), 1, *windows.shape[2:], dtype=torch.float32, device=windows.device)
+        out = torch.full(
+            (len(windows), 1, *windows.shape[2:]), -torch.inf, dtype=torch.float32, device=windows.device
+        )
         if bool(keep.any()):
             kept = keep.to(windows.device)
             out[kept] = predictor(windows[kept]).float()
         return out
 
-    return sliding_window_inference(
+    margin = sliding_window_inference(
         image,
         roi_size,
         sw_batch_size,
@@ -104,6 +111,7 @@ def sliding_window_lesion_probability(
         sigma_scale=sigma_scale,
         with_coord=True,
     )
+    return torch.sigmoid(margin)
 
 
 def _padded_like_monai(mask: torch.Tensor, roi_size: tuple[int, ...]) -> torch.Tensor:

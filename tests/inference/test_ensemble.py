@@ -95,3 +95,13 @@ def test_the_inference_copy_computes_the_same_and_leaves_the_network_alone(windo
         torch.testing.assert_close(
             fast(windows.contiguous(memory_format=torch.channels_last_3d)), net(windows), atol=1e-4, rtol=1e-3
         )
+
+
+def test_the_margin_of_one_network_is_its_logit_difference_and_of_tta_the_logit_of_the_mean(windows):
+    net = small_net(0)
+    with torch.no_grad():
+        logits = net(windows)
+        one = WindowPredictor([net], torch.device("cpu"))
+        torch.testing.assert_close(one.margin(windows), logits[:, 1:2] - logits[:, 0:1])
+        tta = WindowPredictor([net], torch.device("cpu"), flips=mirror_axes(True))
+        torch.testing.assert_close(torch.sigmoid(tta.margin(windows)), tta(windows), rtol=0, atol=1e-6)
