@@ -39,24 +39,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device`` (None: float32).
 
-    ``auto`` is float16 on CUDA, bfloat16 on a CPU with native bfloat16 support, else float32.
+    ``auto`` is float16 on CUDA and float32 on every CPU: the CPU default must give the masks of the
+    float32 network (bfloat16 keeps 8 mantissa bits and moves voxels across the 0.5 contour), so
+    bfloat16 runs on a CPU only when asked for (``bf16``).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "fp32":
         return None
     if precision == "auto":
-        if device.type == "cuda":
-            return torch.float16
-        return torch.bfloat16 if device.type == "cpu" and _cpu_has_bf16() else None
+        return torch.float16 if device.type == "cuda" else None
     return torch.float16 if precision == "fp16" else torch.bfloat16
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 class GroupNormAsInstanceNorm(torch.nn.Module):
