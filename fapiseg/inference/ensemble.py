@@ -2,8 +2,9 @@
 
 Every network sees every mirrored copy of the windows; their softmax probabilities are flipped back and
 averaged (as nnU-Net mirrors each patch), and the sliding window blends the logit of that mean (for one
-network without TTA: its logit margin, exactly what a plain sliding window over the logits blends). Reduced precision: float16 autocast on a GPU; bfloat16 on a CPU that has native bfloat16
-instructions (otherwise it would be emulated, and slower than float32); channels-last memory on CPU.
+network without TTA: its logit margin, exactly what a plain sliding window over the logits blends).
+Precision: float16 autocast on a GPU; float32 on a CPU (bfloat16 only when asked for, as it can move
+voxels across the 0.5 contour); channels-last memory on CPU.
 """
 
 from __future__ import annotations
