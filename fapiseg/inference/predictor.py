@@ -80,7 +80,12 @@ class Predictor:
         self.dtype = autocast_dtype(options.precision, device)
         self.transforms = inference_transforms(self.cfg["data"])
         self.window_predictor = WindowPredictor(
-            [m.network for m in models], device, mirror_axes(options.tta), self.dtype, fast=True
+            [m.network for m in models],
+            device,
+            mirror_axes(options.tta),
+            self.dtype,
+            fast=True,
+            workers=torch.get_num_threads(),
         )
         self.skip = None
         if options.skip_suv is not None:

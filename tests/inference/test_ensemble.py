@@ -86,8 +86,16 @@ def test_precision_and_device_choices():
 def test_the_inference_copy_computes_the_same_and_leaves_the_network_alone(windows):
     from monai.networks.nets import DynUNet
 
-    net = DynUNet(3, 2, 2, [3, 3, 3], [1, 2, 2], [2, 2], filters=[4, 8, 16], norm_name="instance").eval()
+    net = DynUNet(
+        3, 2, 2, [3, 3, 3], [1, 2, 2], [2, 2], filters=[4, 8, 16], norm_name="instance",
+        deep_supervision=True, deep_supr_num=1,
+    ).eval()
+    heads = [m for m in net.modules() if getattr(m, "super_head", None) is not None]
+    assert heads and all(m.heads is not None for m in heads)
     fast = inference_copy(net, channels_last=True)
+    # the copy skips the deep-supervision heads (eval mode discards them); the original keeps them
+    assert all(m.heads is None for m in fast.modules() if getattr(m, "super_head", None) is not None)
+    assert all(m.heads is not None for m in heads)
     assert any(isinstance(m, torch.nn.InstanceNorm3d) for m in net.modules())
     assert not any(isinstance(m, torch.nn.InstanceNorm3d) for m in fast.modules())
     assert next(net.parameters()).is_contiguous()  # the original keeps its layout
@@ -105,3 +113,17 @@ def test_the_margin_of_one_network_is_its_logit_difference_and_of_tta_the_logit_
         torch.testing.assert_close(one.margin(windows), logits[:, 1:2] - logits[:, 0:1])
         tta = WindowPredictor([net], torch.device("cpu"), flips=mirror_axes(True))
         torch.testing.assert_close(torch.sigmoid(tta.margin(windows)), tta(windows), rtol=0, atol=1e-6)
+
+
+def test_worker_threads_give_the_serial_result_and_leave_the_callers_threads_alone(windows):
+    batch = torch.cat([windows, windows.flip(2), windows * 0.5])  # 6 windows: 3 per worker
+    a, b = small_net(0), small_net(1)
+    threads = torch.get_num_threads()
+    for networks, flips in [([a], [()]), ([a, b], mirror_axes(True))]:
+        serial = WindowPredictor(networks, CPU, flips, fast=True)
+        parallel = WindowPredictor(networks, CPU, flips, fast=True, workers=2)
+        torch.testing.assert_close(parallel.margin(batch), serial.margin(batch), rtol=0, atol=1e-6)
+        torch.testing.assert_close(parallel(batch), serial(batch), rtol=0, atol=1e-6)
+        assert parallel(batch[:1]).shape == (1, 1, 16, 16, 16)  # fewer windows than workers
+    assert parallel._pool is not None and serial._pool is None
+    assert torch.get_num_threads() == threads  # the workers' single thread is theirs only
