@@ -181,18 +181,19 @@ def suv_scaling(cfg_data: Mapping) -> ScaleSUVd:
     return ScaleSUVd(keys=PET, mode=cfg_data["pet"]["mode"], divisor=cfg_data["pet"]["divisor"])
 
 
-def _preprocessing(cfg_data: Mapping, with_label: bool) -> list:
+def _preprocessing(cfg_data: Mapping, with_label: bool, load: bool = True) -> list:
     """Load, CT onto the PET grid, fixed intensity scaling, stack, RAS, target spacing.
 
-    The spatial steps act on ``image`` itself, so its ``applied_operations`` can be inverted.
+    The spatial steps act on ``image`` itself, so its ``applied_operations`` can be inverted. Without
+    ``load`` the inputs are already MetaTensors (X, Y, Z) with their affines, as MONAI's loader gives them.
     """
     keys = [PET, CT] + ([LABEL] if with_label else [])
     spatial = [IMAGE] + ([LABEL] if with_label else [])
     lo, hi = (float(v) for v in cfg_data["ct"]["window"])
     spacing = tuple(float(s) for s in cfg_data["spacing_mm"])
     steps = [
-        LoadImaged(keys=keys, image_only=True),
-        EnsureChannelFirstd(keys=keys),
+        *([LoadImaged(keys=keys, image_only=True)] if load else []),
+        EnsureChannelFirstd(keys=keys, channel_dim=None if load else "no_channel"),
         ResampleToMatchd(keys=CT, key_dst=PET, mode="bilinear", padding_mode="border"),
         suv_scaling(cfg_data),
         ScaleIntensityRanged(keys=CT, a_min=lo, a_max=hi, b_min=-1.0, b_max=1.0, clip=True),
@@ -206,9 +207,10 @@ def _preprocessing(cfg_data: Mapping, with_label: bool) -> list:
     return steps + [EnsureTyped(keys=spatial, dtype=torch.float32, track_meta=True)]
 
 
-def inference_transforms(cfg_data: Mapping) -> Compose:
-    """Deterministic preprocessing of ``{"pet": path, "ct": path}`` into ``image`` (2, X, Y, Z), RAS, target spacing."""
-    return Compose(_preprocessing(cfg_data, with_label=False))
+def inference_transforms(cfg_data: Mapping, load: bool = True) -> Compose:
+    """Deterministic preprocessing of ``{"pet": path, "ct": path}`` into ``image`` (2, X, Y, Z), RAS, target
+    spacing; with ``load=False`` of ``{"pet": MetaTensor, "ct": MetaTensor}`` (X, Y, Z, with affines) already read."""
+    return Compose(_preprocessing(cfg_data, with_label=False, load=load))
 
 
 def validation_transforms(cfg_data: Mapping) -> Compose:

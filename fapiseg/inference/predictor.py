@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from fapiseg.data.cases import CT_NAME, PET_NAME, Case
-from fapiseg.data.validation import load_case
+from fapiseg.data.validation import CaseImages, load_case
 from fapiseg.errors import CaseError, FapisegError
 from fapiseg.inference.batch import CasePrediction, discover_cases
 from fapiseg.inference.ensemble import WindowPredictor, autocast_dtype, mirror_axes, resolve_device
@@ -79,6 +79,7 @@ class Predictor:
         self.sw_batch_size = int(options.sw_batch_size or inference_cfg.get("sw_batch_size", 2))
         self.dtype = autocast_dtype(options.precision, device)
         self.transforms = inference_transforms(self.cfg["data"])
+        self.loaded_transforms = inference_transforms(self.cfg["data"], load=False)
         self.window_predictor = WindowPredictor(
             [m.network for m in models],
             device,
@@ -124,10 +125,19 @@ class Predictor:
             f"TTA {'8 mirrorings' if self.options.tta else 'off'}, skipping {skip}"
         )
 
-    def preprocess(self, case: Case) -> torch.Tensor:
-        """The network input of ``case``: a MetaTensor (C, X, Y, Z), RAS, model spacing, with its affine."""
+    def preprocess(self, case: Case, images: CaseImages | None = None) -> torch.Tensor:
+        """The network input of ``case``: a MetaTensor (C, X, Y, Z), RAS, model spacing, with its affine.
+
+        ``images`` (the case as :func:`load_case` read it) saves reading the files again: its arrays and
+        affines enter the same transforms after MONAI's loader. A CT that ``load_case`` had to move onto
+        the PET grid is read again, so that MONAI resamples the stored CT as in training.
+        """
+        transforms, source = self.transforms, {"pet": str(case.pet), "ct": str(case.ct)}
+        if images is not None and images.ct is not None and _as_stored(images.ct, case.ct):
+            transforms = self.loaded_transforms
+            source = {"pet": _meta_tensor(images.pet, case.pet), "ct": _meta_tensor(images.ct, case.ct)}
         try:
-            return self.transforms({"pet": str(case.pet), "ct": str(case.ct)})["image"]
+            return transforms(source)["image"]
         except Exception as e:  # noqa: BLE001 - MONAI wraps reader errors in RuntimeError with the file name
             last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             raise CaseError(case.name, f"preprocessing failed ({last[:200]})") from None
@@ -150,7 +160,7 @@ class Predictor:
     def predict_case(self, case: Case) -> CasePrediction:
         """Validate, preprocess, predict and post-process one case; raises :class:`CaseError`."""
         images = load_case(case, need_ct=True)
-        image = self.preprocess(case)
+        image = self.preprocess(case, images)
         probability_model = self.lesion_probability(image).numpy()
         model_affine = np.asarray(image.affine, dtype=np.float64)
         pet = images.pet
@@ -171,6 +181,23 @@ class Predictor:
         img.set_sform(prediction.mask.affine, code=1)
         img.set_qform(prediction.mask.affine, code=1)
         return img
+
+
+def _as_stored(volume: Volume, path: Path) -> bool:
+    """True when ``volume`` has exactly the shape and affine stored in the header of ``path``."""
+    header = nib.load(str(path))
+    return tuple(header.shape[:3]) == volume.shape[:3] and np.array_equal(header.affine, volume.affine)
+
+
+def _meta_tensor(volume: Volume, path: Path) -> torch.Tensor:
+    """``volume`` as MONAI's loader gives it: a float32 MetaTensor (X, Y, Z) with its affine (RAS)."""
+    from monai.data import MetaTensor
+
+    return MetaTensor(
+        torch.tensor(volume.array, dtype=torch.float32),  # a copy: the transforms may work in place
+        affine=torch.as_tensor(volume.affine, dtype=torch.float64),
+        meta={"filename_or_obj": str(path)},
+    )
 
 
 def _scaled_hu(hu: float, window: Sequence[float]) -> float:

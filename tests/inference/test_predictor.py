@@ -1,5 +1,6 @@
 """The Predictor: checkpoint in, the mask on the case's own grid out, at the right world position."""
 
+import nibabel as nib
 import numpy as np
 import pytest
 import torch
@@ -143,3 +144,28 @@ def test_a_bad_case_is_a_case_error(threshold_ckpt, tmp_path):
     (folder / "CTres.nii.gz").unlink()
     with pytest.raises(CaseError, match="CTres.nii.gz is missing"):
         Predictor.from_checkpoint(threshold_ckpt).predict(folder)
+
+
+def test_preprocessing_the_loaded_case_equals_preprocessing_its_files(threshold_ckpt, tmp_path):
+    from fapiseg.data.validation import load_case
+    from fapiseg.inference.predictor import _as_stored
+
+    predictor = Predictor.from_checkpoint(threshold_ckpt, device="cpu")
+    folder = write_case(tmp_path, "p1/t0", ornt=((1, -1), (0, 1), (2, -1)))  # axes swapped and flipped
+    (case,) = find_cases(tmp_path)
+    images = load_case(case, need_ct=True)
+    pet = images.pet.array.copy()
+    assert _as_stored(images.ct, case.ct)
+    from_files, from_arrays = predictor.preprocess(case), predictor.preprocess(case, images)
+    assert torch.equal(from_arrays.as_tensor(), from_files.as_tensor())
+    assert torch.equal(from_arrays.affine, from_files.affine)
+    assert np.array_equal(images.pet.array, pet)  # the loaded PET is left as it was
+    (folder / "SUV.nii.gz").rename(folder / "moved.nii.gz")  # not read again
+    assert torch.equal(predictor.preprocess(case, images).as_tensor(), from_files.as_tensor())
+    (folder / "moved.nii.gz").rename(folder / "SUV.nii.gz")
+    # a CT on another grid (one slice shorter): load_case moved it, so the stored file is preprocessed
+    ct = nib.load(str(folder / "CTres.nii.gz"))
+    write_nifti(folder / "CTres.nii.gz", np.asarray(ct.dataobj)[..., :-1], ct.affine)
+    images = load_case(case, need_ct=True)
+    assert not _as_stored(images.ct, case.ct)
+    assert torch.equal(predictor.preprocess(case, images).as_tensor(), predictor.preprocess(case).as_tensor())
