@@ -65,3 +65,39 @@ def test_nearest_keeps_labels_integral():
     affine, shape = INPUT_GRIDS["permuted_flipped"]
     out = to_input_grid(labels, MODEL_AFFINE, shape, affine, order=0)
     assert set(np.unique(out)) <= {0.0, 3.0}
+
+
+@pytest.mark.parametrize("grid", INPUT_GRIDS)
+def test_axis_aligned_grids_take_the_separable_path_with_scipys_values(grid, monkeypatch):
+    from scipy import ndimage
+
+    import fapiseg.inference.resample as resample
+
+    affine, shape = INPUT_GRIDS[grid]
+    values = np.random.default_rng(1).random(MODEL_SHAPE).astype(np.float32)
+    to_model = np.linalg.inv(MODEL_AFFINE) @ affine
+    expected = ndimage.affine_transform(
+        values, to_model[:3, :3], offset=to_model[:3, 3], output_shape=shape, order=1, mode="nearest",
+        prefilter=False,
+    )
+    monkeypatch.setattr(resample.ndimage, "affine_transform", None)  # must not be needed
+    out = to_input_grid(values, MODEL_AFFINE, shape, affine)
+    assert out.dtype == np.float32 and out.shape == shape
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+
+
+def test_an_oblique_grid_is_resampled_by_scipy():
+    angle = np.deg2rad(20)
+    rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    affine = np.eye(4)
+    affine[:3, :3] = 2.0 * rotation
+    affine[:3, 3] = -30.0
+    values = np.random.default_rng(2).random(MODEL_SHAPE).astype(np.float32)
+    to_model = np.linalg.inv(MODEL_AFFINE) @ affine
+    from scipy import ndimage
+
+    expected = ndimage.affine_transform(
+        values, to_model[:3, :3], offset=to_model[:3, 3], output_shape=(30, 30, 30), order=1,
+        mode="nearest", prefilter=False,
+    )
+    np.testing.assert_array_equal(to_input_grid(values, MODEL_AFFINE, (30, 30, 30), affine), expected)
