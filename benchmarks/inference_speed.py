@@ -1,15 +1,15 @@
 """Whole-body inference: fapiseg's Predictor end to end against a plain MONAI sliding window, same network.
 
     .venv/bin/python benchmarks/inference_speed.py [--checkpoint outputs/demo/best.ckpt] [--case STUDY_DIR]
-        [--family fapi shifted] [--seed 7] [--threads N] [--skip-suv 1.0]
+        [--family fapi shifted] [--seed 7] [--threads N] [--skip-suv 1.0] [--rounds 3]
 
 The plain alternative is what an outside benchmark runs with the contract's attributes: the training
 preprocessing, then ``monai.inferers.sliding_window_inference`` over ``predictor.network`` at
 ``predictor.roi_size`` and ``predictor.overlap`` (Gaussian blending, float32), then the lesion probability
 put back on the input grid. Its time counts only the sliding window; fapiseg's counts everything
 (reading and checking the case, preprocessing, windows, resampling, post-processing). Both masks are
-compared on the input grid (Dice). Both run alternately, best of two rounds each after a warm-up, with
-the same torch thread count. Without ``--case`` one whole-body phantom scan per ``--family`` is
+compared on the input grid (Dice). Both run alternately, best of ``--rounds`` rounds each after a
+warm-up, with the same torch thread count. Without ``--case`` one whole-body phantom scan per ``--family`` is
 generated (the training family and the differently built ``shifted`` one); without a
 trained checkpoint (default outputs/demo/best.ckpt, written by ``make demo``) the demo's network with
 random weights stands in, which measures speed only (an untrained network's mask means nothing).
@@ -29,7 +29,6 @@ import torch
 from monai.inferers import sliding_window_inference
 
 REPO = Path(__file__).resolve().parents[1]
-ROUNDS = 2
 
 
 def main() -> int:
@@ -44,6 +43,7 @@ def main() -> int:
     )
     parser.add_argument("--threads", type=int, help="torch threads for both (default: torch's)")
     parser.add_argument("--skip-suv", type=float, help="fapiseg's skip floor (default: infer.yaml's)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds of each method (best counts)")
     args = parser.parse_args()
 
     from fapiseg.inference import Predictor
@@ -65,7 +65,7 @@ def main() -> int:
         ratios, dices = [], []
         for folder in folders:
             (case,) = discover_cases(folder)
-            ratio, dice = compare(predictor, case, f"{folder.parent.parent.name}/{case.name}")
+            ratio, dice = compare(predictor, case, f"{folder.parent.parent.name}/{case.name}", args.rounds)
             ratios.append(ratio)
             dices.append(dice)
 
@@ -76,7 +76,7 @@ def main() -> int:
     return 0
 
 
-def compare(predictor, case, label: str) -> tuple[float, float]:
+def compare(predictor, case, label: str, rounds: int) -> tuple[float, float]:
     """Time fapiseg's Predictor end to end and a plain MONAI sliding window on ``case``; print one
     block; return (time ratio, Dice of the masks)."""
     from fapiseg.inference.resample import to_input_grid
@@ -94,10 +94,10 @@ def compare(predictor, case, label: str) -> tuple[float, float]:
                 mode="gaussian",
             )
 
-    # Warm up both, then alternate them (the machine may be shared: each keeps its best of ROUNDS).
+    # Warm up both, then alternate them (the machine may be shared: each keeps its best of ``rounds``).
     ours, logits = predictor.predict_case(case), plain()
     ours_times, plain_times = [], []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         start = time.perf_counter()
         ours = predictor.predict_case(case)
         ours_times.append(time.perf_counter() - start)

@@ -6,8 +6,9 @@ network without TTA: its logit margin, exactly what a plain sliding window over 
 Precision: float16 autocast on a GPU; float32 on a CPU (bfloat16 only when asked for, as it can move
 voxels across the 0.5 contour); channels-last memory on CPU.
 
-On a CPU with several threads the windows of a batch are split among that many worker threads, each
-running its share with one intra-op thread: the same threads, used window by window instead of op by op.
+On a CPU with several threads the windows of a batch are split among worker threads (up to one per
+window), each running its share with its part of the intra-op threads (one each on a small machine): the
+same threads, used window by window instead of op by op.
 Each window's result is the same either way (it depends on no other window); the gain is that the
 network's many small operations (the deep levels are 3^3-12^3 voxels) no longer wait at a barrier of
 all threads, which matters most when the cores are shared with other work.
@@ -105,7 +106,8 @@ class WindowPredictor:
     The lesion probability of a network is ``softmax(logits, 1)[:, 1]``. ``networks`` are in eval mode
     on ``device``; ``flips`` come from :func:`mirror_axes`; ``dtype`` is the autocast dtype (None:
     float32); with ``fast`` the networks run as :func:`inference_copy` copies (channels-last on CPU);
-    ``workers`` > 1 splits each batch among that many threads of one intra-op thread each (CPU only).
+    ``workers`` > 1 splits each batch among that many threads of ``worker_threads`` intra-op threads each
+    (CPU only).
     """
 
     def __init__(
@@ -116,9 +118,11 @@ class WindowPredictor:
         dtype: torch.dtype | None = None,
         fast: bool = False,
         workers: int = 1,
+        worker_threads: int = 1,
     ) -> None:
         self.device = device
         self.workers = max(int(workers), 1) if device.type == "cpu" else 1
+        self.worker_threads = max(int(worker_threads), 1)
         self._pool: ThreadPoolExecutor | None = None
         self.flips = list(flips)
         self.dtype = dtype
@@ -136,7 +140,9 @@ class WindowPredictor:
         if parts < 2:
             return run(windows)
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, initializer=torch.set_num_threads, initargs=(1,))
+            self._pool = ThreadPoolExecutor(
+                self.workers, initializer=torch.set_num_threads, initargs=(self.worker_threads,)
+            )
         return torch.cat(list(self._pool.map(run, windows.tensor_split(parts))))
 
     def margin(self, windows: torch.Tensor) -> torch.Tensor:

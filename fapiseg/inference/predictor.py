@@ -86,7 +86,8 @@ class Predictor:
             mirror_axes(options.tta),
             self.dtype,
             fast=True,
-            workers=torch.get_num_threads(),
+            workers=min(torch.get_num_threads(), self.sw_batch_size),
+            worker_threads=max(torch.get_num_threads() // self.sw_batch_size, 1),
         )
         self.skip = None
         if options.skip_suv is not None:
