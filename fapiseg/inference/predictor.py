@@ -1,8 +1,8 @@
 """The Predictor: trained checkpoint(s) in, a lesion mask on the case's own grid out.
 
-Per case: validate the images (:func:`fapiseg.data.load_case`), preprocess exactly as in training
-(:func:`fapiseg.data.transforms.inference_transforms` of the checkpoint's own ``data`` config: RAS,
-model spacing, fixed SUV/HU scaling), run a Gaussian-blended sliding window that skips windows which
+Per case: validate the images (:func:`fapiseg.data.load_case`), preprocess the arrays it read exactly as in
+training (:func:`fapiseg.data.transforms.inference_transforms` of the checkpoint's own ``data`` config:
+RAS, model spacing, fixed SUV/HU scaling), run a Gaussian-blended sliding window that skips windows which
 cannot hold a lesion (:mod:`fapiseg.inference.sliding`), average the networks of an ensemble and their
 mirrored copies (:mod:`fapiseg.inference.ensemble`), put the lesion probability back onto the input
 grid through the affines (:mod:`fapiseg.inference.resample`), threshold and post-process.
