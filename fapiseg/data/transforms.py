@@ -27,8 +27,10 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
+import cc3d
 import numpy as np
 import torch
+import torch.nn.functional as F
 from monai.config import KeysCollection
 from monai.transforms import (
     AsDiscreted,
@@ -61,6 +63,8 @@ from monai.transforms import (
 IMAGE, LABEL, PET, CT = "image", "label", "pet", "ct"
 PET_CHANNEL, CT_CHANNEL = 0, 1
 SAMPLING = "sampling"
+#: CT numbers below this (HU) are air outside the body: no patch centre at training, no window at inference.
+BODY_HU = -950.0
 #: At most this many candidate centres are kept per sampling class and case (memory of the cache).
 MAX_CENTRES_PER_CLASS = 200_000
 
@@ -138,23 +142,71 @@ class RandSUVd(RandomizableTransform, MapTransform):
 
 
 class HotSpotClassesd(MapTransform):
-    """Adds ``sampling``: 0 background, 1 lesion, 2 uptake of at least ``hot_suv`` outside lesions.
+    """Adds ``sampling``, the map patch centres are drawn from: 1 lesion, 2 hot spot, 0 other body, 3 air.
 
-    Class 2 holds the physiological hot spots (bladder, kidneys, joints, pancreas, uterus ...) wherever
-    they are, without organ labels, so patches can be centred on them as hard negatives.
+    Class 2 holds the physiological hot spots (bladder, kidneys, joints, pancreas, uterus ...): uptake of at
+    least ``hot_suv`` that is neither lesion nor the lesions' own spill-over (within ``margin_vox`` voxels of
+    one), found without organ labels, so patches can be centred on them as hard negatives. Class 3 is air
+    (CT below ``air_ct``, in scaled units), never a centre.
+
+    Classes 1 and 2 are balanced per connected component (26-connected): each lesion and each hot spot keeps
+    at most ``per_component`` candidate centres (a fixed random subset), so a 0.2 mL node or a wrist joint is
+    drawn as often as a 20 mL primary or the bladder. Drawn per voxel instead, the bladder and kidneys take
+    three quarters of the hard negatives and lesions under 1 mL (half of all lesions) a tenth of the
+    positives. Hot spots smaller than ``min_hot_voxels`` are noise and stay class 0.
     """
 
-    def __init__(self, scaling: ScaleSUVd, hot_suv: float, name: str = SAMPLING) -> None:
+    def __init__(
+        self,
+        scaling: ScaleSUVd,
+        hot_suv: float,
+        air_ct: float,
+        per_component: int = 64,
+        min_hot_voxels: int = 2,
+        margin_vox: int = 2,
+        name: str = SAMPLING,
+    ) -> None:
         super().__init__(keys=[IMAGE, LABEL])
         self.threshold = float(scaling.scale(torch.tensor(float(hot_suv))))
+        self.air_ct = float(air_ct)
+        self.per_component, self.min_hot_voxels = int(per_component), int(min_hot_voxels)
+        self.margin_vox = int(margin_vox)
         self.name = name
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict:
         d = dict(data)
-        lesion = torch.as_tensor(d[LABEL]) > 0.5
-        hot = (torch.as_tensor(d[IMAGE])[PET_CHANNEL : PET_CHANNEL + 1] >= self.threshold) & ~lesion
-        d[self.name] = (lesion.to(torch.uint8) + 2 * hot.to(torch.uint8)).numpy()
+        image = torch.as_tensor(d[IMAGE])
+        lesion = torch.as_tensor(d[LABEL])[0] > 0.5
+        size = 2 * self.margin_vox + 1
+        near = F.max_pool3d(lesion[None, None].float(), size, stride=1, padding=self.margin_vox)[0, 0] > 0
+        hot = (image[PET_CHANNEL] >= self.threshold) & ~near
+        classes = np.where(image[CT_CHANNEL].numpy() < self.air_ct, 3, 0).astype(np.uint8)
+        rng = np.random.default_rng(0)
+        for value, mask, min_voxels in ((2, hot, self.min_hot_voxels), (1, lesion, 1)):
+            keep = _per_component_subset(mask.numpy(), self.per_component, min_voxels, rng)
+            classes[keep] = value
+        d[self.name] = classes[None]
         return d
+
+
+def _per_component_subset(
+    mask: np.ndarray, per_component: int, min_voxels: int, rng: np.random.Generator
+) -> np.ndarray:
+    """A random subset of ``mask``: at most ``per_component`` voxels of each 26-connected component of at
+    least ``min_voxels`` voxels."""
+    labels = cc3d.connected_components(mask, connectivity=26)
+    flat = labels.ravel()
+    index = np.flatnonzero(flat)
+    keep = np.zeros(flat.shape, bool)
+    if not len(index):
+        return keep.reshape(mask.shape)
+    order = index[np.lexsort((rng.random(len(index)), flat[index]))]  # grouped by component, shuffled within
+    group = flat[order]
+    starts = np.searchsorted(group, group, side="left")
+    sizes = np.bincount(flat)[group]
+    rank = np.arange(len(order)) - starts
+    keep[order[(rank < per_component) & (sizes >= min_voxels)]] = True
+    return keep.reshape(mask.shape)
 
 
 class RandChannelDropoutd(RandomizableTransform, MapTransform):
@@ -174,6 +226,12 @@ class RandChannelDropoutd(RandomizableTransform, MapTransform):
                 img[self.channel] = self.value
                 d[key] = img
         return d
+
+
+def scaled_hu(hu: float, window: Sequence[float]) -> float:
+    """``hu`` through the CT scaling: the window clipped and mapped to [-1, 1]."""
+    lo, hi = (float(v) for v in window)
+    return float(np.clip((hu - lo) / (hi - lo), 0.0, 1.0) * 2.0 - 1.0)
 
 
 def suv_scaling(cfg_data: Mapping) -> ScaleSUVd:
@@ -232,14 +290,19 @@ def training_transforms(cfg_data: Mapping) -> Compose:
     indices = f"{SAMPLING}_cls_indices"
     steps = _preprocessing(cfg_data, with_label=True) + [
         SpatialPadd(keys=keys, spatial_size=patch, mode="edge"),
-        HotSpotClassesd(suv_scaling(cfg_data), hot_suv=sampling["hot_suv"]),
-        ClassesToIndicesd(keys=SAMPLING, num_classes=3, max_samples_per_class=MAX_CENTRES_PER_CLASS),
+        HotSpotClassesd(
+            suv_scaling(cfg_data),
+            hot_suv=sampling["hot_suv"],
+            air_ct=scaled_hu(BODY_HU, cfg_data["ct"]["window"]),
+            per_component=int(sampling["per_component"]),
+        ),
+        ClassesToIndicesd(keys=SAMPLING, num_classes=4, max_samples_per_class=MAX_CENTRES_PER_CLASS),
         RandCropByLabelClassesd(
             keys=keys,
             label_key=SAMPLING,
             spatial_size=patch,
-            ratios=[float(sampling["neg"]), float(sampling["pos"]), float(sampling["hot"])],
-            num_classes=3,
+            ratios=[float(sampling["neg"]), float(sampling["pos"]), float(sampling["hot"]), 0.0],
+            num_classes=4,
             num_samples=int(cfg_data["samples_per_case"]),
             indices_key=indices,
             allow_smaller=True,

@@ -115,8 +115,8 @@ def run_demo(
         shutil.copy2(checkpoint, out / "best.ckpt")
         detail.append(f"best checkpoint -> {out / 'best.ckpt'}")
 
-    floor, lowest = _skip_floor(data["train"])
-    result.facts["skip_suv"] = floor
+    floor, lowest = _reporting_floor(data["train"])
+    result.facts["suv_floor"] = floor
     result.facts["lowest_training_lesion_suv_max"] = lowest
     predictions = {"test": out / "predictions", "shifted": out / "predictions_shifted"}
     for step, key in ((3, "test"), (4, "shifted")):
@@ -125,7 +125,7 @@ def run_demo(
             seconds = [r.seconds for r in batch.results if r.seconds is not None]
             result.facts[f"{key}_seconds_per_case"] = float(np.mean(seconds)) if seconds else None
             detail.append(
-                f"{len(batch.results)} cases, {np.mean(seconds):.1f} s per case, skip floor SUV {floor:g}"
+                f"{len(batch.results)} cases, {np.mean(seconds):.1f} s per case, SUV floor {floor}"
             )
 
     evaluations = {"test": out / "evaluation", "shifted": out / "evaluation_shifted"}
@@ -221,27 +221,34 @@ def _run_streaming(command: list[str], cwd: Path) -> _Finished:
     return _Finished(proc.returncode, lines[-1] if lines else "")
 
 
-def _skip_floor(train_root: Path) -> tuple[float, float]:
-    """The window-skipping floor (SUV): the default, or half the lowest lesion SUVmax of the training
-    cohort when that is lower (a model cannot be trusted on uptake it never saw). Returns (floor, lowest)."""
+def _reporting_floor(train_root: Path) -> tuple[float | None, float]:
+    """The demo's SUV floor: three quarters of the faintest lesion SUVmax of the training cohort (a margin for
+    partial-volume loss on other scanners), rounded down to 0.1. Calls fainter than it are not reported
+    (``min_suv_max``), so windows without a voxel that reaches it need not run (``skip_suv``): a model cannot
+    vouch for uptake fainter than any lesion it was shown. Returns (floor, faintest); with no training
+    lesion, floor None: infer.yaml's skip floor and no SUVmax filter."""
     from fapiseg.data.cases import find_cases
-    from fapiseg.inference.predictor import DEFAULT_SKIP_SUV
     from fapiseg.io.nifti import load_volume
     from fapiseg.metrics.components import label_components
 
-    lowest = np.inf
+    faintest = np.inf
     for case in find_cases(train_root):
         if case.seg is None:
             continue
         suv, seg = load_volume(case.pet).array, load_volume(case.seg).array > 0.5
         lesions = label_components(seg, 26)
         for lesion in lesions:
-            lowest = min(lowest, float(suv[lesion.bbox][lesion.crop(lesions.labels)].max()))
-    return (min(DEFAULT_SKIP_SUV, 0.5 * lowest) if np.isfinite(lowest) else DEFAULT_SKIP_SUV), float(lowest)
+            faintest = min(faintest, float(suv[lesion.bbox][lesion.crop(lesions.labels)].max()))
+    if not np.isfinite(faintest):
+        return None, float(faintest)
+    return float(np.floor(7.5 * faintest) / 10), float(faintest)
 
 
-def _infer(data_root: Path, pred_dir: Path, checkpoint: Path, skip_suv: float, overrides: Sequence[str]):
-    """What ``python infer.py input=... output=... checkpoint=...`` does, through the compose API."""
+def _infer(
+    data_root: Path, pred_dir: Path, checkpoint: Path, floor: float | None, overrides: Sequence[str]
+):
+    """``python infer.py input=... output=... checkpoint=... skip_suv=F min_suv_max=F``, through the compose
+    API (``floor`` None: infer.yaml's defaults)."""
     from hydra import compose, initialize_config_dir
 
     from fapiseg.inference.run import infer
@@ -253,7 +260,7 @@ def _infer(data_root: Path, pred_dir: Path, checkpoint: Path, skip_suv: float, o
                 f"input={data_root}",
                 f"output={pred_dir}",
                 f"checkpoint={checkpoint}",
-                f"skip_suv={skip_suv}",
+                *([f"skip_suv={floor}", f"min_suv_max={floor}"] if floor is not None else []),
                 "save_probabilities=true",
                 *overrides,
             ],
@@ -296,15 +303,17 @@ def _write_report(
         )
     ]
     preamble += [(f"stage: {s.name}", f"{s.seconds:.0f} s — {s.detail}") for s in result.stages]
-    preamble.append(
-        (
-            "window skipping",
+    if facts["suv_floor"] is not None:
+        preamble.append(
             (
-                f"windows with no voxel ≥ SUV {facts['skip_suv']:g} in the body were not run "
-                f"(lowest lesion SUVmax in the training cohort: {facts['lowest_training_lesion_suv_max']:.2f})"
-            ),
+                "SUV floor",
+                (
+                    f"calls with SUVmax below {facts['suv_floor']:g} were dropped and windows with no voxel "
+                    f"≥ SUV {facts['suv_floor']:g} in the body not run: three quarters of the faintest "
+                    f"lesion SUVmax in the training cohort ({facts['lowest_training_lesion_suv_max']:.2f})"
+                ),
+            )
         )
-    )
     write_report(
         sections,
         result.out_dir / "report.html",

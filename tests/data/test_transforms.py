@@ -10,6 +10,7 @@ from monai.transforms import Invertd
 from omegaconf import OmegaConf
 
 from fapiseg.data.transforms import (
+    HotSpotClassesd,
     RandChannelDropoutd,
     RandSUVd,
     ScaleSUVd,
@@ -83,7 +84,8 @@ def test_validation_keeps_the_whole_volume_with_a_binary_label(cfg_data, case):
 
 def _patches(cfg_data, case, pos, hot, neg):
     no_aug = {k: (0.0 if k.endswith("_prob") else v) for k, v in cfg_data["augmentation"].items()}
-    cfg = cfg_data | {"sampling": {"pos": pos, "hot": hot, "neg": neg, "hot_suv": 4.0}, "samples_per_case": 4}
+    sampling = {"pos": pos, "hot": hot, "neg": neg, "hot_suv": 4.0, "per_component": 64}
+    cfg = cfg_data | {"sampling": sampling, "samples_per_case": 4}
     transform = training_transforms(cfg | {"augmentation": no_aug | {"flip_axes": []}})
     transform.set_random_state(0)
     return transform({k: case[k] for k in ("pet", "ct", "label")})
@@ -129,3 +131,52 @@ def test_ct_dropout_blanks_only_the_ct_channel():
     image = torch.ones(2, 4, 4, 4)
     out = RandChannelDropoutd(keys="image", channel=1, prob=1.0)({"image": image})["image"]
     assert torch.equal(out[0], image[0]) and not out[1].any()
+
+
+def _sampling_map(per_component: int) -> np.ndarray:
+    """The sampling classes of a 40^3 volume: CT 40 HU except an air slab, SUV 1 except a large (10^3) and a
+    small (2^3) lesion, a large (12^3) and a small (2x2x1) hot spot, a one-voxel hot speck, and spill-over
+    (SUV 5) on a shell around the large lesion."""
+    scale = ScaleSUVd(keys="pet", mode="log1p", divisor=3.0)
+    suv = torch.ones(40, 40, 40)
+    lesion = torch.zeros(40, 40, 40)
+    suv[4:16, 4:16, 4:16] = 5.0  # spill-over shell ...
+    lesion[5:15, 5:15, 5:15] = 1  # ... around the large lesion
+    lesion[30:32, 4:6, 4:6] = 1
+    suv[lesion > 0] = 8.0
+    suv[4:16, 22:34, 22:34] = 12.0  # bladder-like
+    suv[30:32, 30:32, 30] = 6.0  # joint-like
+    suv[20, 5, 30] = 9.0  # noise speck
+    ct = torch.full((40, 40, 40), 40 / 1000)
+    ct[:, :, 36:] = -1.0  # air
+    data = {"image": torch.stack([scale.scale(suv), ct]), "label": lesion[None]}
+    transform = HotSpotClassesd(scale, hot_suv=4.0, air_ct=-0.95, per_component=per_component)
+    return transform(data)["sampling"][0]
+
+
+def test_every_lesion_and_hot_spot_offers_at_most_per_component_centres():
+    classes = _sampling_map(per_component=16)
+    assert (classes[5:15, 5:15, 5:15] == 1).sum() == 16  # 1000 lesion voxels -> 16 centres
+    assert (classes[30:32, 4:6, 4:6] == 1).sum() == 8  # a small lesion keeps all of its 8
+    assert (classes == 1).sum() == 24
+    assert (classes[4:16, 22:34, 22:34] == 2).sum() == 16
+    assert (classes[30:32, 30:32, 30] == 2).sum() == 4
+    assert (classes == 2).sum() == 20  # no speck, no spill-over around the lesion
+
+
+def test_air_is_its_own_class_and_never_a_lesion_or_hot_spot_centre():
+    classes = _sampling_map(per_component=64)
+    assert (classes[:, :, 36:] == 3).all()
+    assert (classes[:, :, :36] != 3).all()
+    assert classes[20, 5, 30] == 0  # a one-voxel speck is noise, not a hot spot
+    assert (classes[4:16, 4:16, 4:16][_lesion_shell()] == 0).all()
+
+
+def _lesion_shell() -> np.ndarray:
+    shell = np.ones((12, 12, 12), bool)
+    shell[1:11, 1:11, 1:11] = False
+    return shell
+
+
+def test_the_subset_is_fixed_so_cached_cases_keep_their_centres():
+    assert np.array_equal(_sampling_map(per_component=16), _sampling_map(per_component=16))

@@ -1,4 +1,4 @@
-"""The demo's stages: the skip floor from the training cohort, and a failing stage as one line."""
+"""The demo's stages: the SUV floor from the training cohort, and a failing stage as one line."""
 
 import json
 
@@ -7,12 +7,11 @@ import pytest
 
 from fapiseg.pipeline import demo
 from fapiseg.pipeline.demo import DemoError, DemoPlan, run_demo
+from tests.conftest import write_nifti
 
 
 def fake_cohort(out_dir, n_patients, n_studies=1, seed=0, family="fapi"):
     """Stands in for the phantom: tiny cases with one lesion of SUVmax 1.6 + seed."""
-    from tests.conftest import write_nifti
-
     for p in range(n_patients):
         suv = np.full((16, 16, 16), 0.5, np.float32)
         seg = np.zeros(suv.shape, np.uint8)
@@ -25,12 +24,20 @@ def fake_cohort(out_dir, n_patients, n_studies=1, seed=0, family="fapi"):
     return {}
 
 
-def test_the_skip_floor_is_halved_below_the_default_when_training_lesions_are_faint(tmp_path):
-    fake_cohort(tmp_path / "train", 2, seed=0)  # lowest lesion SUVmax 1.6
-    floor, lowest = demo._skip_floor(tmp_path / "train")
-    assert lowest == pytest.approx(1.6) and floor == pytest.approx(0.8)
-    fake_cohort(tmp_path / "bright", 2, seed=5)
-    assert demo._skip_floor(tmp_path / "bright")[0] == 1.0
+def test_the_suv_floor_is_three_quarters_of_the_faintest_training_lesion(tmp_path):
+    fake_cohort(tmp_path / "train", 2, seed=0)  # every lesion SUVmax 1.6
+    floor, faintest = demo._reporting_floor(tmp_path / "train")
+    assert faintest == pytest.approx(1.6) and floor == pytest.approx(1.2)
+    fake_cohort(tmp_path / "bright", 2, seed=5)  # SUVmax 6.6
+    assert demo._reporting_floor(tmp_path / "bright")[0] == pytest.approx(4.9)  # 4.95, rounded down
+
+
+def test_without_training_lesions_there_is_no_floor(tmp_path):
+    for p in range(2):
+        study = tmp_path / "train" / f"p{p:03d}" / "t0"
+        for name in ("SUV", "CTres", "SEG"):
+            write_nifti(study / f"{name}.nii.gz", np.zeros((8, 8, 8), np.float32), np.eye(4))
+    assert demo._reporting_floor(tmp_path / "train")[0] is None
 
 
 def test_a_failing_stage_stops_the_demo_with_one_line_naming_it(tmp_path, monkeypatch):
