@@ -63,7 +63,8 @@ from monai.transforms import (
 IMAGE, LABEL, PET, CT = "image", "label", "pet", "ct"
 PET_CHANNEL, CT_CHANNEL = 0, 1
 SAMPLING = "sampling"
-#: CT numbers below this (HU) are air outside the body: no patch centre at training, no window at inference.
+#: CT numbers below this (HU) are air outside the body (lung parenchyma is -900 to -700 HU, air -1000): no
+#: patch centre at training, no window at inference.
 BODY_HU = -950.0
 #: At most this many candidate centres are kept per sampling class and case (memory of the cache).
 MAX_CENTRES_PER_CLASS = 200_000

@@ -33,11 +33,9 @@ from fapiseg.inference.sliding import WindowCount, WindowSkip, sliding_window_le
 from fapiseg.io.nifti import Volume
 
 #: Windows whose every voxel is below this SUV (or in air) are not run. FAP-avid lesions are by
-#: definition above the blood pool (SUV about 1.5-2 in FAPI PET); the lowest lesion SUVmax of the
-#: phantom families is 4 (the demo checks its training cohort against this floor).
+#: definition above the blood pool (SUV about 1.5-2 in FAPI PET); the faintest lesion of the demo's
+#: training cohort has SUVmax 2.9. Air is CT below fapiseg.data.transforms.BODY_HU.
 DEFAULT_SKIP_SUV = 1.0
-#: A voxel below this is air, outside the body (lung parenchyma is -900 to -700 HU, air -1000).
-BODY_HU = -950.0
 #: The settings ensemble members must share (they are preprocessed once).
 SHARED_DATA_KEYS = ("spacing_mm", "pet", "ct")
 
@@ -61,7 +59,7 @@ class Predictor:
     def __init__(
         self, models: Sequence, device: torch.device, options: PredictorOptions = PredictorOptions()
     ):
-        from fapiseg.data.transforms import inference_transforms, suv_scaling
+        from fapiseg.data.transforms import BODY_HU, inference_transforms, scaled_hu, suv_scaling
 
         if not models:
             raise FapisegError("no checkpoint given")
@@ -94,7 +92,7 @@ class Predictor:
             scaling = suv_scaling(self.cfg["data"])
             self.skip = WindowSkip(
                 pet_floor=float(scaling.scale(torch.tensor(float(options.skip_suv)))),
-                ct_floor=_scaled_hu(BODY_HU, self.cfg["data"]["ct"]["window"]),
+                ct_floor=scaled_hu(BODY_HU, self.cfg["data"]["ct"]["window"]),
                 ct_channel=1,
             )
         self.last_windows = WindowCount()
@@ -199,12 +197,6 @@ def _meta_tensor(volume: Volume, path: Path) -> torch.Tensor:
         affine=torch.as_tensor(volume.affine, dtype=torch.float64),
         meta={"filename_or_obj": str(path)},
     )
-
-
-def _scaled_hu(hu: float, window: Sequence[float]) -> float:
-    """``hu`` through the training CT scaling: the window clipped and mapped to [-1, 1]."""
-    lo, hi = (float(v) for v in window)
-    return float(np.clip((hu - lo) / (hi - lo), 0.0, 1.0) * 2.0 - 1.0)
 
 
 def _check_compatible(models: Sequence) -> None:
