@@ -1,4 +1,4 @@
-"""Training callbacks: step timing (is data loading hidden?) and MLflow artifacts.
+"""Training callbacks: step timing (is data loading hidden?), a wall-clock training budget, MLflow artifacts.
 
 Neither keeps state in checkpoints, so every checkpoint stays loadable with ``weights_only=True``.
 """
@@ -52,6 +52,55 @@ class StepTimer(pl.Callback):
                 {"perf/it_per_s": self.steps / total, "perf/data_wait_share": self.wait_s / total},
                 sync_dist=True,
             )
+
+
+class TimeBudget(pl.Callback):
+    """Train for ``minutes`` of wall-clock time: nnU-Net's polynomial learning-rate decay
+    ``lr * (1 - progress) ** power``, where progress is the larger of the budget's elapsed share and the
+    trainer's step share, then a last validation (so ``best.ckpt`` sees the final weights).
+
+    A slower machine thus takes fewer steps but still ends annealed, instead of being cut off at a high
+    learning rate with its last steps never validated (what ``trainer.max_time`` does). The clock starts
+    when the training loop does (after caching), and a resumed run gets a fresh budget. Use it with
+    ``model.scheduler=null``: it sets the learning rate itself.
+    """
+
+    def __init__(self, minutes: float, power: float = 0.9) -> None:
+        if minutes <= 0:
+            raise ValueError(f"TimeBudget needs a positive number of minutes, got {minutes}")
+        self.seconds = 60.0 * float(minutes)
+        self.power = float(power)
+        self._start = 0.0
+        self._base_lrs: list[list[float]] = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.lr_scheduler_configs:
+            raise ValueError("TimeBudget sets the learning rate itself: train with model.scheduler=null")
+        self._start = time.monotonic()
+        self._base_lrs = [[group["lr"] for group in opt.param_groups] for opt in trainer.optimizers]
+
+    def progress(self, trainer) -> float:
+        """Share of the budget used, 0..1: elapsed time or steps taken, whichever is further on
+        (rank 0's figure, so every DDP rank uses the same learning rate)."""
+        elapsed = (time.monotonic() - self._start) / self.seconds
+        steps = trainer.global_step / max(float(trainer.estimated_stepping_batches), 1.0)
+        return float(trainer.strategy.broadcast(min(max(elapsed, steps), 1.0)))
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == trainer.max_epochs - 1:  # the step budget ends here: validate it
+            trainer.check_val_every_n_epoch = 1
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        factor = (1.0 - self.progress(trainer)) ** self.power
+        for optimizer, base_lrs in zip(trainer.optimizers, self._base_lrs):
+            for group, base_lr in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = base_lr * factor
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.progress(trainer) >= 1.0:
+            # Lightning validates a stopping epoch only when it is a validation epoch
+            trainer.check_val_every_n_epoch = 1
+            trainer.should_stop = True
 
 
 def _mlflow(trainer: pl.Trainer) -> MLFlowLogger | None:
