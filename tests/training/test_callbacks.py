@@ -88,14 +88,3 @@ def test_a_budget_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         TimeBudget(minutes=0)
 
-
-def test_the_demo_experiment_trains_for_a_time_budget_without_a_scheduler(tmp_path):
-    from hydra.utils import instantiate
-
-    from tests.training.runs import compose_cfg
-
-    cfg = compose_cfg(["experiment=demo", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}"])
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    (budget,) = [c for c in callbacks if isinstance(c, TimeBudget)]
-    assert budget.seconds <= 9 * 60  # the issue allows 10 minutes for the demo's training, start-up included
-    assert cfg.model.scheduler is None and cfg.trainer.max_time is None
