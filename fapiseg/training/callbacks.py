@@ -1,6 +1,6 @@
 """Training callbacks: step timing (is data loading hidden?), a wall-clock training budget, MLflow artifacts.
 
-Neither keeps state in checkpoints, so every checkpoint stays loadable with ``weights_only=True``.
+None of them keeps state in checkpoints, so every checkpoint stays loadable with ``weights_only=True``.
 """
 
 from __future__ import annotations
