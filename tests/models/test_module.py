@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -32,3 +34,32 @@ def test_deep_supervision_heads_enter_the_training_loss():
     loss = model.train_loss(list(torch.unbind(out, dim=1)), label)
     main_only = model.criterion(out[:, 0], label)
     assert torch.isfinite(loss) and float(loss) > float(main_only)
+
+
+def _attached(model, device: str):
+    """``model`` as a trainer on ``device`` would set it up (only the strategy's device is read)."""
+    model.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
+    model.setup("fit")
+    return model
+
+
+@pytest.mark.parametrize("wanted", ["auto", True, False])
+def test_channels_last_layout_on_a_cpu_gives_the_same_logits(wanted):
+    cfg = compose_cfg(["data.root=.", "data.patch_size=[32,32,32]", "model.net.filters=[4,8,16,32,64]"])
+    torch.manual_seed(0)
+    reference = instantiate(cfg.model, cfg={}).eval()
+    model = instantiate(cfg.model, cfg={}, channels_last=wanted)
+    model.load_state_dict(reference.state_dict())
+    _attached(model, "cpu").eval()
+    weight = next(p for p in model.network.parameters() if p.dim() == 5)
+    assert weight.is_contiguous(memory_format=torch.channels_last_3d) == (wanted is not False)
+    image = torch.randn(1, 2, 32, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(image), reference.network(image), atol=1e-5)
+
+
+def test_channels_last_auto_keeps_the_default_layout_off_the_cpu():
+    cfg = compose_cfg(["data.root=.", "data.patch_size=[32,32,32]", "model.net.filters=[4,8,16,32,64]"])
+    model = _attached(instantiate(cfg.model, cfg={}), "meta")
+    weight = next(p for p in model.network.parameters() if p.dim() == 5)
+    assert weight.is_contiguous() and model._layout == torch.contiguous_format

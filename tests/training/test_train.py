@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from fapiseg.tracking.params import REDACTED
+from fapiseg.training import train as train_module
 from fapiseg.training.train import resolve_precision, train
 from tests.cohort import write_cohort
 from tests.conftest import REPO
@@ -83,11 +84,13 @@ def test_resume_from_last_checkpoint_continues_the_epochs(first_run, cohort, tmp
     )
 
 
-def test_precision_is_mixed_only_on_a_gpu():
-    assert resolve_precision("cpu", "auto") == "32-true"
-    assert resolve_precision("auto", "auto") == (
-        "32-true" if not torch.cuda.is_available() else resolve_precision("gpu", "auto")
-    )
+@pytest.mark.parametrize("amx", [True, False])
+def test_auto_precision_is_bfloat16_on_a_cpu_only_with_amx(monkeypatch, amx):
+    monkeypatch.setattr(train_module, "cpu_has_amx", lambda: amx)
+    assert resolve_precision("cpu", "auto") == ("bf16-mixed" if amx else "32-true")
+    if not torch.cuda.is_available():
+        assert resolve_precision("auto", "auto") == resolve_precision("cpu", "auto")
+    assert resolve_precision("cpu", "32-true") == "32-true"
     assert resolve_precision("cpu", "bf16-mixed") == "bf16-mixed"
 
 
