@@ -14,6 +14,7 @@ PRIVATE_KEYS = (
     "ckpt_path",
     "trainer.default_root_dir",
     "callbacks.model_checkpoint.dirpath",
+    "callbacks.last_checkpoint.dirpath",
     "logger.mlflow.tracking_uri",
     "logger.mlflow.artifact_location",
 )

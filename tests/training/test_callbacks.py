@@ -1,4 +1,5 @@
-"""TimeBudget: the learning rate decays over a wall-clock budget (or the step budget), then one last validation."""
+"""TimeBudget: the learning rate decays over a wall-clock budget (or the step budget), then one last validation.
+The configured checkpoints: best.ckpt keeps the best score, last.ckpt the latest weights."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import time
 import pytest
 import pytorch_lightning as pl
 import torch
+from hydra.utils import instantiate
 from torch.utils.data import DataLoader, TensorDataset
 
 from fapiseg.training.callbacks import TimeBudget
+from tests.training.runs import compose_cfg
 
 BASE_LR = 0.1
 
@@ -41,16 +44,26 @@ class _Recorder(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.StepLR(optimizer, 1)}
 
 
-def _fit(module: _Recorder, budget: TimeBudget, max_epochs: int, check_val_every_n_epoch: int) -> pl.Trainer:
+class _Worsening(_Recorder):
+    """Its validation score falls every time: the first validation is the best one."""
+
+    def validation_step(self, batch, batch_idx):
+        super().validation_step(batch, batch_idx)
+        self.log("val/dice", -float(self.global_step))
+
+
+def _fit(
+    module: _Recorder, budget: TimeBudget, max_epochs: int, check_val_every_n_epoch: int, checkpoints=()
+) -> pl.Trainer:
     data = DataLoader(TensorDataset(torch.randn(4, 2)), batch_size=1)
     trainer = pl.Trainer(
         accelerator="cpu",
         max_epochs=max_epochs,
         check_val_every_n_epoch=check_val_every_n_epoch,
         num_sanity_val_steps=0,
-        callbacks=[budget],
+        callbacks=[budget, *checkpoints],
         logger=False,
-        enable_checkpointing=False,
+        enable_checkpointing=bool(checkpoints),
         enable_progress_bar=False,
         enable_model_summary=False,
     )
@@ -88,3 +101,18 @@ def test_a_budget_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         TimeBudget(minutes=0)
 
+
+
+def test_last_checkpoint_holds_the_final_weights_when_the_score_fell(tmp_path):
+    callbacks = compose_cfg(["data.root=.", f"paths.output_dir={tmp_path}"]).callbacks
+    checkpoints = [instantiate(callbacks[name]) for name in ("model_checkpoint", "last_checkpoint")]
+    module = _Worsening(step_s=0.02)
+    trainer = _fit(module, TimeBudget(minutes=0.5 / 60), 1000, 2, checkpoints)  # stops mid-epoch
+
+    def step(name: str) -> int:
+        return torch.load(tmp_path / "checkpoints" / name, weights_only=True)["global_step"]
+
+    assert len(module.validated_at) >= 2 and module.validated_at[-1] == trainer.global_step
+    assert step("best.ckpt") == module.validated_at[0]
+    assert step("last.ckpt") == trainer.global_step
+    assert trainer.checkpoint_callback is checkpoints[0]
