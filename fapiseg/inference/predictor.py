@@ -53,6 +53,20 @@ class PredictorOptions:
     post: PostProcessing = field(default_factory=PostProcessing)
 
 
+def training_flip_axes(models: Sequence) -> tuple[int, ...]:
+    """The spatial axes every network of ``models`` was mirrored along in training (RAS, as at inference).
+
+    TTA mirrors only along these: a network trained without, say, head-foot flips has never seen an
+    upside-down body, and averaging in its prediction on one adds errors instead of removing them.
+    Checkpoints whose config does not say were trained with the default flips (all three axes).
+    """
+    common = {0, 1, 2}
+    for model in models:
+        augmentation = model.cfg["data"].get("augmentation") or {}
+        common &= {int(a) for a in augmentation.get("flip_axes", (0, 1, 2))}
+    return tuple(sorted(common))
+
+
 class Predictor:
     """Segments FAP-avid lesions with one trained network or an ensemble (see the module docstring)."""
 
@@ -81,7 +95,7 @@ class Predictor:
         self.window_predictor = WindowPredictor(
             [m.network for m in models],
             device,
-            mirror_axes(options.tta),
+            mirror_axes(options.tta, training_flip_axes(models)),
             self.dtype,
             fast=True,
             workers=min(torch.get_num_threads(), self.sw_batch_size),
@@ -121,8 +135,15 @@ class Predictor:
         return (
             f"{len(self.models)} network(s), {'x'.join(f'{s:g}' for s in self.spacing)} mm, window "
             f"{'x'.join(map(str, self.roi_size))}, overlap {self.overlap:g}, {self.device.type} {precision}, "
-            f"TTA {'8 mirrorings' if self.options.tta else 'off'}, skipping {skip}"
+            f"TTA {self._tta_description()}, skipping {skip}"
         )
+
+    def _tta_description(self) -> str:
+        flips = self.window_predictor.flips
+        if len(flips) == 1:
+            return "off"
+        axes = sorted({axis - 2 for flip in flips for axis in flip})
+        return f"{len(flips)} mirrorings (spatial axes {', '.join(map(str, axes))})"
 
     def preprocess(self, case: Case, images: CaseImages | None = None) -> torch.Tensor:
         """The network input of ``case``: a MetaTensor (C, X, Y, Z), RAS, model spacing, with its affine.

@@ -19,7 +19,9 @@ def write_checkpoint(
     spacing_mm=(4.0, 4.0, 4.0),
     roi_size=(32, 32, 32),
     overlap: float = 0.25,
+    flip_axes=None,
 ) -> Path:
+    """``flip_axes`` None: a config that does not say which flips training used."""
     cfg = {
         "model": {
             "net": net_cfg,
@@ -37,6 +39,8 @@ def write_checkpoint(
             "ct": {"window": list(CT_WINDOW)},
         },
     }
+    if flip_axes is not None:
+        cfg["data"]["augmentation"] = {"flip_axes": list(flip_axes)}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
         {"hyper_parameters": {"cfg": cfg}, "state_dict": {f"network.{k}": v for k, v in state_dict.items()}},

@@ -132,6 +132,18 @@ def test_an_ensemble_averages_its_members(tmp_path):
     np.testing.assert_allclose(prob["ab"], (prob["a"] + prob["b"]) / 2, atol=1e-5)
 
 
+def test_tta_mirrors_along_the_axes_the_network_was_mirrored_along_in_training(tmp_path):
+    lr_only = unet_checkpoint(tmp_path / "lr.ckpt", flip_axes=[0])
+    unstated = unet_checkpoint(tmp_path / "default.ckpt")
+    tta = PredictorOptions(tta=True)
+    assert Predictor.from_checkpoint(lr_only, options=tta).window_predictor.flips == [(), (2,)]
+    assert len(Predictor.from_checkpoint(unstated, options=tta).window_predictor.flips) == 8
+    ensemble = Predictor.from_checkpoint([lr_only, unstated], options=tta)
+    assert ensemble.window_predictor.flips == [(), (2,)]
+    assert "2 mirrorings (spatial axes 0)" in ensemble.describe()
+    assert "TTA off" in Predictor.from_checkpoint(lr_only).describe()
+
+
 def test_checkpoints_with_other_preprocessing_are_not_ensembled(tmp_path):
     a = unet_checkpoint(tmp_path / "a.ckpt")
     b = unet_checkpoint(tmp_path / "b.ckpt", spacing_mm=(2.0, 2.0, 2.0))

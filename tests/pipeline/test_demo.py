@@ -52,3 +52,16 @@ def test_a_failing_stage_stops_the_demo_with_one_line_naming_it(tmp_path, monkey
     )
     assert "no_such_option" in message and "\n" not in message
     assert lines[0] == "[1/6] phantom cohorts ..." and lines[1].startswith("[1/6] phantom cohorts: done in")
+
+
+@pytest.mark.parametrize("overrides, tta", [((), True), (("tta=false",), False)])
+def test_demo_inference_mirrors_unless_the_plan_says_not_to(tmp_path, monkeypatch, overrides, tta):
+    seen = {}
+
+    def fake_infer(cfg):
+        seen.update(tta=cfg.tta, skip_suv=cfg.skip_suv, min_suv_max=cfg.min_suv_max)
+        return type("Batch", (), {"failed": []})()
+
+    monkeypatch.setattr("fapiseg.inference.run.infer", fake_infer)
+    demo._infer(tmp_path / "data", tmp_path / "pred", tmp_path / "best.ckpt", 2.1, overrides)
+    assert seen == {"tta": tta, "skip_suv": 2.1, "min_suv_max": 2.1}
