@@ -38,8 +38,11 @@ class CaseImages:
         return self.pet.affine
 
 
-def load_case(case: Case, need_ct: bool = True, need_seg: bool = False) -> CaseImages:
-    """Load and validate a case; raise :class:`CaseError` with the first problem found."""
+def load_case(case: Case, need_ct: bool = True, need_seg: bool = False, read_seg: bool = True) -> CaseImages:
+    """Load and validate a case; raise :class:`CaseError` with the first problem found.
+
+    ``read_seg=False`` leaves a reference mask unread (inference has no use for it).
+    """
     pet = load_volume(case.pet, case.name)
     check_pet(case.name, pet)
     ct = None
@@ -48,7 +51,7 @@ def load_case(case: Case, need_ct: bool = True, need_seg: bool = False) -> CaseI
         _check_finite(case.name, case.ct.name, ct.array)
         ct = ct_on_pet_grid(case.name, ct, pet)
     seg = None
-    if case.seg is not None:
+    if case.seg is not None and (read_seg or need_seg):
         seg = load_volume(case.seg, case.name, dtype=np.float32)
         _check_finite(case.name, case.seg.name, seg.array)
         if not same_grid(seg.shape, seg.affine, pet.shape, pet.affine):

@@ -3,8 +3,8 @@
 Every network sees every mirrored copy of the windows; their softmax probabilities are flipped back and
 averaged (as nnU-Net mirrors each patch), and the sliding window blends the logit of that mean (for one
 network without TTA: its logit margin, exactly what a plain sliding window over the logits blends).
-Precision: float16 autocast on a GPU; float32 on a CPU (bfloat16 only when asked for, as it can move
-voxels across the 0.5 contour); channels-last memory on CPU.
+Precision: float16 autocast on a GPU; bfloat16 on a CPU with AMX tiles, else float32; channels-last
+memory on CPU.
 
 On a CPU with several threads the windows of a batch are split among worker threads (up to one per
 window), each running its share with its part of the intra-op threads (one each on a small machine): the
@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
+
+from fapiseg.hardware import cpu_has_amx
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -48,16 +50,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device`` (None: float32).
 
-    ``auto`` is float16 on CUDA and float32 on every CPU: the CPU default must give the masks of the
-    float32 network (bfloat16 keeps 8 mantissa bits and moves voxels across the 0.5 contour), so
-    bfloat16 runs on a CPU only when asked for (``bf16``).
+    ``auto`` is float16 on CUDA; on a CPU bfloat16 when it has AMX tiles (as ``trainer.precision=auto``
+    trains there), else float32. On the demo cohorts bfloat16 windows took 0.5-0.9x the float32 time
+    with masks at Dice >= 0.998 against float32 and the same lesions (README, "Inference speed").
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "fp32":
         return None
     if precision == "auto":
-        return torch.float16 if device.type == "cuda" else None
+        if device.type == "cuda":
+            return torch.float16
+        return torch.bfloat16 if cpu_has_amx() else None
     return torch.float16 if precision == "fp16" else torch.bfloat16
 
 

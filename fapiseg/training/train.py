@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fapiseg.data.cases import find_cases
 from fapiseg.errors import FapisegError
+from fapiseg.hardware import cpu_has_amx
 from fapiseg.tracking.params import flatten, redact, run_name
 from fapiseg.tracking.store import artifact_location
 
@@ -66,12 +67,6 @@ def resolve_precision(accelerator: str, precision: str | int) -> str | int:
     if on_gpu:
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     return "bf16-mixed" if cpu_has_amx() else "32-true"
-
-
-def cpu_has_amx() -> bool:
-    """Whether this CPU has AMX tiles, which run bfloat16 convolutions natively (torch's own probe)."""
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe and probe())
 
 
 def ensure_cohort(root: str, phantom: DictConfig | None) -> None:

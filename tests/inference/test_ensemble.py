@@ -4,6 +4,7 @@ import pytest
 import torch
 from monai.networks.nets import UNet
 
+import fapiseg.inference.ensemble as ensemble_module
 from fapiseg.inference.ensemble import (
     WindowPredictor,
     autocast_dtype,
@@ -72,11 +73,15 @@ def test_channels_last_and_bfloat16_keep_the_probabilities(windows):
     assert (low - reference).abs().max() < 0.05
 
 
-def test_precision_and_device_choices():
-    assert autocast_dtype("fp32", CPU) is None
-    assert autocast_dtype("bf16", CPU) == torch.bfloat16
+@pytest.mark.parametrize("amx", [True, False])
+def test_auto_precision_is_bfloat16_on_a_cpu_only_with_amx(monkeypatch, amx):
+    monkeypatch.setattr(ensemble_module, "cpu_has_amx", lambda: amx)
+    assert autocast_dtype("auto", CPU) == (torch.bfloat16 if amx else None)
     assert autocast_dtype("auto", torch.device("cuda")) == torch.float16
-    assert autocast_dtype("auto", CPU) is None  # never a precision that moves the CPU mask
+    assert autocast_dtype("fp32", CPU) is None and autocast_dtype("bf16", CPU) == torch.bfloat16
+
+
+def test_precision_and_device_choices():
     with pytest.raises(ValueError, match="precision"):
         autocast_dtype("int8", CPU)
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
