@@ -22,6 +22,7 @@ calls too. Each stage prints its time; a failing stage stops the demo with one l
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -109,7 +110,7 @@ def run_demo(
         from fapiseg.phantom import generate_cohort
 
         for key, (patients, family, seed) in cohorts.items():
-            generate_cohort(data[key], patients, 1, seed=seed, family=family)
+            generate_cohort(data[key], patients, 1, seed=seed, family=family, workers=_workers())
         detail.append(
             ", ".join(f"{key}: {n} patients ({fam}, seed {s})" for key, (n, fam, s) in cohorts.items())
         )
@@ -178,6 +179,11 @@ def _stage(result: DemoResult, log: Callable[[str], None], step: int, total: int
     seconds = time.perf_counter() - start
     result.stages.append(Stage(name, seconds, "; ".join(detail)))
     log(f"[{step}/{total}] {name}: done in {seconds:.0f} s" + (f" ({'; '.join(detail)})" if detail else ""))
+
+
+def _workers() -> int:
+    """Processes for making the phantom patients: the machine's cores, at most 4 (same files either way)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def _train(data_root: Path, run_dir: Path, plan: DemoPlan) -> Path:

@@ -10,7 +10,7 @@ from fapiseg.data import find_cases, load_case
 from fapiseg.io.nifti import Volume
 from fapiseg.metrics import lesion_table
 from fapiseg.phantom.anatomy import LABEL_OF, ORGAN_LABELS, PHYSIOLOGICAL_HOT
-from fapiseg.phantom.cohort import generate_patient, generate_study
+from fapiseg.phantom.cohort import generate_cohort, generate_patient, generate_study
 from tests.phantom.conftest import COURSES, SEED, scans
 
 FILES = ("SUV.nii.gz", "CTres.nii.gz", "SEG.nii.gz", "ORGANS.nii.gz")
@@ -127,6 +127,12 @@ def test_same_seed_gives_identical_images(cohort_dir, truth):
     np.testing.assert_array_equal(study.ct, images["CTres"].array)
     np.testing.assert_array_equal(study.seg, images["SEG"].array)
     np.testing.assert_array_equal(study.affine, images["SUV"].affine)
+
+
+def test_patients_made_in_parallel_processes_are_the_same_files(cohort_dir, tmp_path):
+    generate_cohort(tmp_path, n_patients=2, n_studies=2, seed=SEED, courses=COURSES[:2], workers=2)
+    for name in FILES:
+        assert (tmp_path / "p001/t1" / name).read_bytes() == (cohort_dir / "p001/t1" / name).read_bytes()
 
 
 def test_different_seeds_give_different_bodies():
