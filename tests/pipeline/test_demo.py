@@ -10,7 +10,7 @@ from fapiseg.pipeline.demo import DemoError, DemoPlan, run_demo
 from tests.conftest import write_nifti
 
 
-def fake_cohort(out_dir, n_patients, n_studies=1, seed=0, family="fapi"):
+def fake_cohort(out_dir, n_patients, n_studies=1, seed=0, family="fapi", workers=1):
     """Stands in for the phantom: tiny cases with one lesion of SUVmax 1.6 + seed."""
     for p in range(n_patients):
         suv = np.full((16, 16, 16), 0.5, np.float32)
