@@ -141,7 +141,7 @@ class PetCtDataModule(pl.LightningDataModule):
         for case in cases:
             if self.validate_cases:
                 try:
-                    load_case(case, need_ct=True, need_seg=True)
+                    load_case(case, need_ct=True, seg="need")
                 except CaseError as e:
                     log.warning("skipping %s", e)
                     self.skipped.append(case.name)

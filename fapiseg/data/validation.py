@@ -7,6 +7,7 @@ report it and go on with the next case.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import nibabel as nib
 import nibabel.processing
@@ -38,11 +39,16 @@ class CaseImages:
         return self.pet.affine
 
 
-def load_case(case: Case, need_ct: bool = True, need_seg: bool = False, read_seg: bool = True) -> CaseImages:
+def load_case(
+    case: Case, need_ct: bool = True, seg: Literal["need", "read", "skip"] = "read"
+) -> CaseImages:
     """Load and validate a case; raise :class:`CaseError` with the first problem found.
 
-    ``read_seg=False`` leaves a reference mask unread (inference has no use for it).
+    ``seg``: the reference mask is required (``need``), read when present (``read``) or left unread
+    (``skip``: for callers with no use for it, such as inference).
     """
+    if seg not in ("need", "read", "skip"):
+        raise ValueError(f"seg must be 'need', 'read' or 'skip', got {seg!r}")
     pet = load_volume(case.pet, case.name)
     check_pet(case.name, pet)
     ct = None
@@ -50,16 +56,16 @@ def load_case(case: Case, need_ct: bool = True, need_seg: bool = False, read_seg
         ct = load_volume(case.ct, case.name)
         _check_finite(case.name, case.ct.name, ct.array)
         ct = ct_on_pet_grid(case.name, ct, pet)
-    seg = None
-    if case.seg is not None and (read_seg or need_seg):
-        seg = load_volume(case.seg, case.name, dtype=np.float32)
-        _check_finite(case.name, case.seg.name, seg.array)
-        if not same_grid(seg.shape, seg.affine, pet.shape, pet.affine):
-            raise CaseError(case.name, f"{case.seg.name} is not on the PET grid (shape {seg.shape} vs {pet.shape})")
-        seg = Volume((seg.array > 0.5).astype(np.uint8), seg.affine)
-    elif need_seg:
+    mask = None
+    if case.seg is not None and seg != "skip":
+        mask = load_volume(case.seg, case.name, dtype=np.float32)
+        _check_finite(case.name, case.seg.name, mask.array)
+        if not same_grid(mask.shape, mask.affine, pet.shape, pet.affine):
+            raise CaseError(case.name, f"{case.seg.name} is not on the PET grid (shape {mask.shape} vs {pet.shape})")
+        mask = Volume((mask.array > 0.5).astype(np.uint8), mask.affine)
+    elif seg == "need":
         raise CaseError(case.name, "SEG.nii.gz is missing (a reference mask is required here)")
-    return CaseImages(case.name, pet, ct, seg)
+    return CaseImages(case.name, pet, ct, mask)
 
 
 def check_pet(name: str, pet: Volume) -> None:

@@ -179,7 +179,7 @@ class Predictor:
 
     def predict_case(self, case: Case) -> CasePrediction:
         """Validate, preprocess, predict and post-process one case; raises :class:`CaseError`."""
-        images = load_case(case, need_ct=True, read_seg=False)
+        images = load_case(case, need_ct=True, seg="skip")
         image = self.preprocess(case, images)
         probability_model = self.lesion_probability(image).numpy()
         model_affine = np.asarray(image.affine, dtype=np.float64)

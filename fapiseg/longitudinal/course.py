@@ -142,7 +142,7 @@ def load_study(
 
     ``data_root`` is the data folder, whose ``truth.json`` may name the labels of ``ORGANS.nii.gz``.
     """
-    images = load_case(case, need_ct=True, need_seg=pred_dir is None)
+    images = load_case(case, need_ct=True, seg="need" if pred_dir is None else "skip")
     pet, ct = images.pet, images.ct.array
     if pred_dir is None:
         mask = images.seg.array > 0

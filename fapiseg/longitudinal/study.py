@@ -194,7 +194,7 @@ def region_calls(
         if result.detection is None:
             continue
         case = cases[result.case]
-        images = load_case(case, need_ct=False, need_seg=True)
+        images = load_case(case, need_ct=False, seg="need")
         pet = images.pet
         ct = None if images.ct is None else images.ct.array
         region_map, names = find_region_map(

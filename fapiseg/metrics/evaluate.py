@@ -147,7 +147,7 @@ def evaluate_case(
     regions: list[int] | None = None,
 ) -> CaseEvaluation:
     """Score one case's prediction (``pred_folder/PRED.nii.gz``) against its reference; raises CaseError."""
-    images = load_case(case, need_ct=False, need_seg=need_reference_mask)
+    images = load_case(case, need_ct=False, seg="need" if need_reference_mask else "read")
     pet, affine = images.pet, images.pet.affine
     pred = _load_on_grid(pred_folder / PRED_NAME, case.name, pet) > 0.5
     pred_lesions = label_components(pred, LESION_CONNECTIVITY, affine)

@@ -31,8 +31,13 @@ def test_good_case_loads_on_the_pet_grid(make_study):
 def test_reference_mask_is_left_unread_when_not_wanted(make_study):
     root = make_study()
     (root / "p1/t0/SEG.nii.gz").write_bytes(b"not a nifti")  # would fail if it were read
-    images = load_case(_only_case(root), read_seg=False)
+    images = load_case(_only_case(root), seg="skip")
     assert images.seg is None and images.pet.shape == (20, 18, 16)
+
+
+def test_an_unknown_reference_mask_option_is_refused(make_study):
+    with pytest.raises(ValueError, match="seg must be"):
+        load_case(_only_case(make_study()), seg="needed")
 
 
 def test_missing_ct(make_study):

@@ -65,7 +65,7 @@ def test_load_case_accepts_every_case(cohort_dir, truth):
     cases = find_cases(cohort_dir)
     assert [c.name for c in cases] == [s["case"] for _, s in scans(truth)]
     for case in cases:
-        images = load_case(case, need_seg=True)
+        images = load_case(case, seg="need")
         assert images.ct is not None and images.seg is not None
 
 
