@@ -52,7 +52,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
     ``auto`` is float16 on CUDA; on a CPU bfloat16 when it has AMX tiles (as ``trainer.precision=auto``
     trains there), else float32. On the demo cohorts bfloat16 windows took 0.5-0.9x the float32 time
-    with masks at Dice >= 0.998 against float32 and the same lesions (README, "Inference speed").
+    with masks at Dice >= 0.998 against float32 and the same lesions (README, Inference, "bfloat16 on AMX").
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
