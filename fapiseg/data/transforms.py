@@ -53,6 +53,7 @@ from monai.transforms import (
     RandGaussianSmoothd,
     RandomizableTransform,
     RandScaleIntensityd,
+    RandSpatialCropd,
     RandSimulateLowResolutiond,
     ResampleToMatchd,
     ScaleIntensityRanged,
@@ -290,14 +291,18 @@ def training_transforms(cfg_data: Mapping) -> Compose:
     The deterministic preprocessing comes first, so a ``CacheDataset`` keeps it (with the candidate
     patch centres of each class) and later epochs only crop and augment. Each case yields
     ``samples_per_case`` patches of ``patch_size`` voxels, centred on a lesion voxel, on a hot non-lesion
-    voxel (SUV >= ``sampling.hot_suv``) or anywhere in the ratio ``pos : hot : neg``.
+    voxel (SUV >= ``sampling.hot_suv``) or anywhere in the ratio ``pos : hot : neg``. With
+    ``sampling.centre_shift`` s > 0 the drawn voxel is not the patch centre but lies anywhere within s half
+    patches of it: a sliding window meets a lesion at any position, not only in its middle.
     """
     keys = [IMAGE, LABEL]
     patch = [int(p) for p in cfg_data["patch_size"]]
     aug, sampling = cfg_data["augmentation"], cfg_data["sampling"]
     indices = f"{SAMPLING}_cls_indices"
+    shift = [int(p * float(sampling["centre_shift"]) / 2) for p in patch]
+    crop = [p + 2 * s for p, s in zip(patch, shift)]
     steps = _preprocessing(cfg_data, with_label=True) + [
-        SpatialPadd(keys=keys, spatial_size=patch, mode="edge"),
+        SpatialPadd(keys=keys, spatial_size=crop, mode="edge"),
         HotSpotClassesd(
             suv_scaling(cfg_data),
             hot_suv=sampling["hot_suv"],
@@ -308,7 +313,7 @@ def training_transforms(cfg_data: Mapping) -> Compose:
         RandCropByLabelClassesd(
             keys=keys,
             label_key=SAMPLING,
-            spatial_size=patch,
+            spatial_size=crop,
             ratios=[float(sampling["neg"]), float(sampling["pos"]), float(sampling["hot"]), 0.0],
             num_classes=4,
             num_samples=int(cfg_data["samples_per_case"]),
@@ -318,6 +323,8 @@ def training_transforms(cfg_data: Mapping) -> Compose:
         ),
         DeleteItemsd(keys=[SAMPLING, indices]),
     ]
+    if crop != patch:  # the drawn centre lands anywhere within +-shift of the patch centre, as in a window
+        steps.append(RandSpatialCropd(keys=keys, roi_size=patch, random_size=False))
     steps += _spatial_augmentation(aug, keys, patch)
     steps.append(
         RandSUVd(

@@ -52,7 +52,7 @@ DEMO_INFER = ("tta=true",)
 class DemoPlan:
     """The demo's sizes and seeds; ``train_overrides`` are extra ``train.py`` overrides (e.g. for tests)."""
 
-    train_patients: int = 16
+    train_patients: int = 48
     test_patients: int = 4
     shifted_patients: int = 4
     seed: int = 0

@@ -82,13 +82,26 @@ def test_validation_keeps_the_whole_volume_with_a_binary_label(cfg_data, case):
     assert set(np.unique(data["label"].numpy())) == {0.0, 1.0}
 
 
-def _patches(cfg_data, case, pos, hot, neg):
+def _patches(cfg_data, case, pos, hot, neg, centre_shift=0.0, samples=4):
     no_aug = {k: (0.0 if k.endswith("_prob") else v) for k, v in cfg_data["augmentation"].items()}
     sampling = {"pos": pos, "hot": hot, "neg": neg, "hot_suv": 4.0, "per_component": 64}
-    cfg = cfg_data | {"sampling": sampling, "samples_per_case": 4}
+    cfg = cfg_data | {"sampling": sampling | {"centre_shift": centre_shift}, "samples_per_case": samples}
     transform = training_transforms(cfg | {"augmentation": no_aug | {"flip_axes": []}})
     transform.set_random_state(0)
     return transform({k: case[k] for k in ("pet", "ct", "label")})
+
+
+def _lesion_centres(patches) -> np.ndarray:
+    return np.array([np.argwhere(p["label"][0].numpy() > 0).mean(0) for p in patches])
+
+
+def test_a_centre_shift_moves_lesions_off_the_patch_centre_but_keeps_them_in_it(cfg_data, case):
+    """A window meets a lesion anywhere: with centre_shift the drawn lesion voxel wanders over the patch."""
+    fixed = _lesion_centres(_patches(cfg_data, case, pos=1, hot=0, neg=0, samples=12))
+    shifted = _patches(cfg_data, case, pos=1, hot=0, neg=0, centre_shift=0.75, samples=12)
+    assert all(p["label"].sum() > 0 and tuple(p["image"].shape) == (2, 16, 16, 16) for p in shifted)
+    # the lesion (6 x 3.5 x 4 voxels at 4 mm) spans less than the patch, so its centroid can move +-6 voxels
+    assert _lesion_centres(shifted).std(0).mean() > 2 * fixed.std(0).mean() + 1.0
 
 
 def test_training_patches_hold_a_lesion_when_only_lesion_centres_are_drawn(cfg_data, case):
