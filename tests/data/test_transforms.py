@@ -100,7 +100,8 @@ def test_a_centre_shift_moves_lesions_off_the_patch_centre_but_keeps_them_in_it(
     fixed = _lesion_centres(_patches(cfg_data, case, pos=1, hot=0, neg=0, samples=12))
     shifted = _patches(cfg_data, case, pos=1, hot=0, neg=0, centre_shift=0.75, samples=12)
     assert all(p["label"].sum() > 0 and tuple(p["image"].shape) == (2, 16, 16, 16) for p in shifted)
-    # the lesion (6 x 3.5 x 4 voxels at 4 mm) spans less than the patch, so its centroid can move +-6 voxels
+    # the lesion (15 x 12 x 12 mm: about 4 x 3 x 3 voxels at 4 mm) is far smaller than the 16-voxel patch, so
+    # its centroid can move by the whole shift, +-6 voxels
     assert _lesion_centres(shifted).std(0).mean() > 2 * fixed.std(0).mean() + 1.0
 
 
