@@ -110,6 +110,44 @@ def test_the_inference_copy_computes_the_same_and_leaves_the_network_alone(windo
         )
 
 
+def test_the_inference_copy_folds_batch_norms_into_the_convolutions(windows):
+    from monai.networks.nets import DynUNet
+
+    torch.manual_seed(0)
+    net = DynUNet(3, 2, 2, [3, 3, 3], [1, 2, 2], [2, 2], filters=[4, 8, 16], norm_name="batch")
+    with torch.no_grad():  # running statistics and affine parameters far from their initial 0 / 1
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.weight.uniform_(0.5, 2.0)
+                m.bias.uniform_(-1.0, 1.0)
+        for _ in range(3):
+            net(3 * windows + 1)
+    net.eval()
+    fast = inference_copy(net, channels_last=True)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in fast.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm3d) for m in net.modules())  # the original keeps them
+    with torch.no_grad():
+        torch.testing.assert_close(
+            fast(windows.contiguous(memory_format=torch.channels_last_3d)), net(windows), atol=1e-4, rtol=1e-3
+        )
+
+
+def test_a_network_that_cannot_be_traced_keeps_its_batch_norms_and_results(windows):
+    class DataDependent(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.norm = torch.nn.Conv3d(2, 2, 3, padding=1), torch.nn.BatchNorm3d(2)
+
+        def forward(self, x):
+            return self.norm(self.conv(x)) if x.sum() > 0 else -x  # control flow on values: fx cannot trace
+
+    net = DataDependent().eval()
+    fast = inference_copy(net, channels_last=False)
+    assert any(isinstance(m, torch.nn.BatchNorm3d) for m in fast.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(fast(windows.abs()), net(windows.abs()))
+
+
 def test_the_margin_of_one_network_is_its_logit_difference_and_of_tta_the_logit_of_the_mean(windows):
     net = small_net(0)
     with torch.no_grad():
