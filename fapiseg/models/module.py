@@ -37,6 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fapiseg.metrics.detection import match_lesions
 from fapiseg.metrics.segmentation import dice_fpv_fnv
+from fapiseg.models.prior import set_output_prior
 
 #: Sums kept over a validation epoch, in this order, then reduced over ranks.
 _SUMS = ("loss", "scans", "dice_sum", "dice_scans", "fpv_ml", "fnv_ml", "ref_lesions", "detected", "fp")
@@ -60,6 +61,7 @@ class SegmentationModule(pl.LightningModule):
         figure_cases: int = 2,
         channels_last: bool | str = "auto",
         cfg: Mapping | None = None,
+        output_prior: float | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
@@ -72,10 +74,13 @@ class SegmentationModule(pl.LightningModule):
                 "figure_cases": int(figure_cases),
                 "channels_last": channels_last,
                 "cfg": plain(cfg),
+                "output_prior": output_prior,
             },
             logger=False,
         )  # train() logs the flattened run config itself
         self.network = instantiate(self.hparams.net)
+        if output_prior is not None:
+            set_output_prior(self.network, float(output_prior), int(self.hparams.net["out_channels"]))
         self.criterion = instantiate(self.hparams.loss)
         self.train_loss = DeepSupervisionLoss(self.criterion, weight_mode="exp")
         self.roi_size = tuple(int(r) for r in self.hparams.inference["roi_size"])
