@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fapiseg.io.dicom.export_command",
     "fapiseg.metrics.lesions_command",
     "fapiseg.metrics.evaluate_command",
+    "fapiseg.training.rescore_command",
     "fapiseg.reports.command",
     "fapiseg.longitudinal.command",
     "fapiseg.longitudinal.study_command",

@@ -5,7 +5,8 @@ training (:func:`fapiseg.data.transforms.inference_transforms` of the checkpoint
 RAS, model spacing, fixed SUV/HU scaling), run a Gaussian-blended sliding window that skips windows which
 cannot hold a lesion (:mod:`fapiseg.inference.sliding`), average the networks of an ensemble and their
 mirrored copies (:mod:`fapiseg.inference.ensemble`), put the lesion probability back onto the input
-grid through the affines (:mod:`fapiseg.inference.resample`), threshold and post-process.
+grid through the affines (:mod:`fapiseg.inference.resample`), threshold and post-process (with
+``rescore=True``, the checkpoint's false-positive reduction, :mod:`fapiseg.inference.rescoring`).
 
 ``.network``, ``.roi_size``, ``.overlap`` and ``.spacing`` say what runs and how it windows, so an
 outside benchmark can run a plain MONAI sliding window over ``.network`` with the same settings.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nibabel as nib
@@ -43,7 +44,8 @@ SHARED_DATA_KEYS = ("spacing_mm", "pet", "ct")
 @dataclass(frozen=True)
 class PredictorOptions:
     """How to run: ``overlap``/``sw_batch_size`` None take the checkpoint's; ``skip_suv`` None runs every
-    window; ``precision`` see :func:`~fapiseg.inference.ensemble.autocast_dtype`."""
+    window; ``precision`` see :func:`~fapiseg.inference.ensemble.autocast_dtype`; ``rescore`` applies the
+    false-positive reduction ``fapiseg rescore`` stored in a single checkpoint (infer.py does by default)."""
 
     overlap: float | None = None
     sw_batch_size: int | None = None
@@ -51,6 +53,7 @@ class PredictorOptions:
     precision: str = "auto"
     skip_suv: float | None = DEFAULT_SKIP_SUV
     post: PostProcessing = field(default_factory=PostProcessing)
+    rescore: bool = False
 
 
 def training_flip_axes(models: Sequence) -> tuple[int, ...]:
@@ -82,7 +85,9 @@ class Predictor:
         self.models = list(models)
         self.cfg = first.cfg
         self.device = device
-        self.options = options
+        # a rescorer was fitted to one network's probabilities, not to an ensemble's average
+        rescorer = first.rescorer if options.rescore and len(models) == 1 else None
+        self.options = replace(options, post=replace(options.post, rescorer=rescorer))
         self.network: torch.nn.Module = first.network
         self.roi_size: tuple[int, int, int] = tuple(first.roi_size)
         self.overlap: float = float(first.overlap if options.overlap is None else options.overlap)
@@ -132,10 +137,12 @@ class Predictor:
         """One line: networks, spacing, window, overlap, device, precision, TTA, skipping."""
         precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
         skip = "off" if self.skip is None else f"windows below SUV {self.options.skip_suv:g} or in air"
+        rescorer = self.options.post.rescorer
+        reduction = "off" if rescorer is None else f"on (candidates above {rescorer.candidate_threshold:g})"
         return (
             f"{len(self.models)} network(s), {'x'.join(f'{s:g}' for s in self.spacing)} mm, window "
             f"{'x'.join(map(str, self.roi_size))}, overlap {self.overlap:g}, {self.device.type} {precision}, "
-            f"TTA {self._tta_description()}, skipping {skip}"
+            f"TTA {self._tta_description()}, skipping {skip}, false-positive reduction {reduction}"
         )
 
     def _tta_description(self) -> str:
@@ -177,15 +184,21 @@ class Predictor:
             )
         return torch.as_tensor(probability[0, 0])
 
-    def predict_case(self, case: Case) -> CasePrediction:
-        """Validate, preprocess, predict and post-process one case; raises :class:`CaseError`."""
-        images = load_case(case, need_ct=True, seg="skip")
+    def case_probability(self, case: Case, seg: str = "skip") -> tuple[CaseImages, np.ndarray]:
+        """Validate and read ``case`` (``seg`` as :func:`load_case`), and its lesion probability on the PET
+        grid; raises :class:`CaseError`."""
+        images = load_case(case, need_ct=True, seg=seg)
         image = self.preprocess(case, images)
         probability_model = self.lesion_probability(image).numpy()
         model_affine = np.asarray(image.affine, dtype=np.float64)
         pet = images.pet
-        probability = to_input_grid(probability_model, model_affine, pet.shape, pet.affine)
-        mask = lesion_mask(probability, pet.array, pet.affine, self.options.post)
+        return images, to_input_grid(probability_model, model_affine, pet.shape, pet.affine)
+
+    def predict_case(self, case: Case) -> CasePrediction:
+        """Validate, preprocess, predict and post-process one case; raises :class:`CaseError`."""
+        images, probability = self.case_probability(case)
+        pet = images.pet
+        mask = lesion_mask(probability, pet.array, pet.affine, self.options.post, ct=images.ct.array)
         return CasePrediction(images, Volume(mask, pet.affine.copy()), Volume(probability, pet.affine.copy()))
 
     def predict(self, case_dir: str | os.PathLike) -> nib.Nifti1Image:

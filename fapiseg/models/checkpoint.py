@@ -14,6 +14,8 @@ The inference side reads these keys of it:
 
 The network's weights are the ``network.`` entries of ``checkpoint["state_dict"]``. Its output is 2
 channels of logits (background, lesion); the lesion probability is ``softmax(logits, 1)[:, 1]``.
+``fapiseg rescore`` adds ``checkpoint["fapiseg_rescorer"]``, the false-positive reduction fitted to this
+network (:class:`fapiseg.inference.rescoring.Rescorer`, plain numbers).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from hydra.utils import instantiate
 
 from fapiseg.errors import FapisegError
+from fapiseg.inference.rescoring import CHECKPOINT_KEY, Rescorer
 
 NETWORK_PREFIX = "network."
 
@@ -38,6 +41,7 @@ class LoadedModel:
     spacing_mm: tuple[float, float, float]
     roi_size: tuple[int, int, int]
     overlap: float
+    rescorer: Rescorer | None = None
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -70,10 +74,17 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     network.load_state_dict(state)
     network.eval().to(device)
     inference = cfg["model"]["inference"]
+    rescorer = None
+    if CHECKPOINT_KEY in ckpt:
+        try:
+            rescorer = Rescorer.from_dict(ckpt[CHECKPOINT_KEY])
+        except (KeyError, TypeError, ValueError) as e:
+            raise FapisegError(f"{Path(path).name}: unreadable false-positive reduction ({e})") from None
     return LoadedModel(
         cfg=cfg,
         network=network,
         spacing_mm=tuple(float(s) for s in cfg["data"]["spacing_mm"]),
         roi_size=tuple(int(r) for r in inference["roi_size"]),
         overlap=float(inference["overlap"]),
+        rescorer=rescorer,
     )

@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=plan.seed)
     parser.add_argument(
+        "--rescore-patients",
+        type=int,
+        default=plan.rescore_patients,
+        help="training patients the false-positive reduction is fitted on (0: none)",
+    )
+    parser.add_argument(
         "--train-override",
         action="append",
         default=[],
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         args.test_patients,
         args.shifted_patients,
         args.seed,
+        rescore_patients=args.rescore_patients,
         train_overrides=args.train_override,
         infer_overrides=args.infer_override,
     )

@@ -1,11 +1,13 @@
 """The end-to-end demo behind ``make demo``: phantom cohorts -> training -> batch inference -> evaluation -> report.
 
-Everything lands in ``OUT`` (``outputs/demo`` for ``make demo``)::
+Stages: phantom cohorts, training, the false-positive reduction, inference on the held-out and the shifted
+patients, evaluation, the report. Everything lands in ``OUT`` (``outputs/demo`` for ``make demo``)::
 
     data/train, data/test, data/shifted   phantom cohorts (fapi family for training and held-out patients,
                                           the differently built ``shifted`` family for generalisation)
     train/                                the training run (Hydra run folder: checkpoints, logs)
-    best.ckpt                             the trained model
+    best.ckpt                             the trained model, with its false-positive reduction fitted on
+                                          training patients (``fapiseg rescore``)
     predictions/, predictions_shifted/    infer.py outputs (PRED, PROB, lesions.csv, summary.csv)
     evaluation/, evaluation_shifted/      fapiseg evaluate outputs (summary.json, cases.csv, FROC)
     report.html                           the self-contained report of both
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from omegaconf import DictConfig
 
 from fapiseg.errors import FapisegError
 from fapiseg.io.nifti import atomic_path
@@ -57,6 +60,8 @@ class DemoPlan:
     shifted_patients: int = 4
     seed: int = 0
     experiment: str = "demo"
+    #: training patients the false-positive reduction is fitted on (0: none); about 4 s each on 2 cores
+    rescore_patients: int = 32
     train_overrides: Sequence[str] = ()
     infer_overrides: Sequence[str] = ()
 
@@ -104,9 +109,10 @@ def run_demo(
         "test": (plan.test_patients, "fapi", plan.seed + 1),
         "shifted": (plan.shifted_patients, "shifted", plan.seed + 2),
     }
-    total = 6
+    total = 7 if plan.rescore_patients else 6
+    step = iter(range(1, total + 1))
 
-    with _stage(result, log, 1, total, "phantom cohorts") as detail:
+    with _stage(result, log, next(step), total, "phantom cohorts") as detail:
         from fapiseg.phantom import generate_cohort
 
         for key, (patients, family, seed) in cohorts.items():
@@ -115,7 +121,8 @@ def run_demo(
             ", ".join(f"{key}: {n} patients ({fam}, seed {s})" for key, (n, fam, s) in cohorts.items())
         )
 
-    with _stage(result, log, 2, total, "training (train.py experiment=" + plan.experiment + ")") as detail:
+    training = f"training (train.py experiment={plan.experiment})"
+    with _stage(result, log, next(step), total, training) as detail:
         checkpoint = _train(data["train"], out / "train", plan)
         shutil.copy2(checkpoint, out / "best.ckpt")
         detail.append(f"best checkpoint -> {out / 'best.ckpt'}")
@@ -124,8 +131,27 @@ def run_demo(
     result.facts["suv_floor"] = floor
     result.facts["lowest_training_lesion_suv_max"] = lowest
     predictions = {"test": out / "predictions", "shifted": out / "predictions_shifted"}
-    for step, key in ((3, "test"), (4, "shifted")):
-        with _stage(result, log, step, total, f"inference ({key} cohort)") as detail:
+    if plan.rescore_patients:
+        with _stage(result, log, next(step), total, "false-positive reduction (fapiseg rescore)") as detail:
+            from fapiseg.inference.run import predictor_options
+            from fapiseg.training.rescoring import fit_checkpoint_rescorer
+
+            # the settings inference will use: the rescorer judges the probabilities they give
+            cfg = _infer_config(
+                data["train"], predictions["test"], out / "best.ckpt", floor, plan.infer_overrides
+            )
+            fit = fit_checkpoint_rescorer(
+                out / "best.ckpt",
+                data["train"],
+                out / "best.ckpt",
+                predictor_options(cfg),
+                max_cases=plan.rescore_patients,
+                report=lambda line: log(f"  {line}"),
+            )
+            result.facts["rescorer_threshold"] = fit.rescorer.threshold
+            detail.append(fit.describe())
+    for key in ("test", "shifted"):
+        with _stage(result, log, next(step), total, f"inference ({key} cohort)") as detail:
             batch = _infer(data[key], predictions[key], out / "best.ckpt", floor, plan.infer_overrides)
             seconds = [r.seconds for r in batch.results if r.seconds is not None]
             result.facts[f"{key}_seconds_per_case"] = float(np.mean(seconds)) if seconds else None
@@ -134,7 +160,7 @@ def run_demo(
             )
 
     evaluations = {"test": out / "evaluation", "shifted": out / "evaluation_shifted"}
-    with _stage(result, log, 5, total, "evaluation (fapiseg evaluate)") as detail:
+    with _stage(result, log, next(step), total, "evaluation (fapiseg evaluate)") as detail:
         from fapiseg.metrics.cohort import write_evaluation
         from fapiseg.metrics.evaluate import evaluate
         from fapiseg.pipeline.physiology import count_physiological_calls
@@ -153,7 +179,7 @@ def run_demo(
                 f"FP/scan {_fmt(s['fp_per_scan'])}, calls on physiological uptake {calls.total}"
             )
 
-    with _stage(result, log, 6, total, "report") as detail:
+    with _stage(result, log, next(step), total, "report") as detail:
         _write_report(result, data, predictions, evaluations, plan)
         detail.append(str(out / "report.html"))
 
@@ -254,17 +280,15 @@ def _reporting_floor(train_root: Path) -> tuple[float | None, float]:
     return float(np.floor(7.5 * faintest) / 10), float(faintest)
 
 
-def _infer(
+def _infer_config(
     data_root: Path, pred_dir: Path, checkpoint: Path, floor: float | None, overrides: Sequence[str]
-):
-    """``python infer.py input=... output=... checkpoint=... skip_suv=F min_suv_max=F tta=true``, through the
-    compose API (``floor`` None: infer.yaml's skip and SUVmax defaults)."""
+) -> DictConfig:
+    """``infer.py input=... output=... checkpoint=... skip_suv=F min_suv_max=F tta=true [overrides]`` composed
+    with the compose API (``floor`` None: infer.yaml's skip and SUVmax defaults)."""
     from hydra import compose, initialize_config_dir
 
-    from fapiseg.inference.run import infer
-
     with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
-        cfg = compose(
+        return compose(
             "infer",
             overrides=[
                 f"input={data_root}",
@@ -276,7 +300,15 @@ def _infer(
                 *overrides,
             ],
         )
-    batch = infer(cfg)
+
+
+def _infer(
+    data_root: Path, pred_dir: Path, checkpoint: Path, floor: float | None, overrides: Sequence[str]
+):
+    """``python infer.py ...`` (:func:`_infer_config`) through its library call."""
+    from fapiseg.inference.run import infer
+
+    batch = infer(_infer_config(data_root, pred_dir, checkpoint, floor, overrides))
     if batch.failed:
         first = batch.failed[0]
         raise DemoError(f"inference failed on {len(batch.failed)} case(s), e.g. {first.case}: {first.error}")

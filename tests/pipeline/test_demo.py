@@ -51,7 +51,7 @@ def test_a_failing_stage_stops_the_demo_with_one_line_naming_it(tmp_path, monkey
         "stage 2 (training (train.py experiment=demo)) failed: training failed (train.py exit 1)"
     )
     assert "no_such_option" in message and "\n" not in message
-    assert lines[0] == "[1/6] phantom cohorts ..." and lines[1].startswith("[1/6] phantom cohorts: done in")
+    assert lines[0] == "[1/7] phantom cohorts ..." and lines[1].startswith("[1/7] phantom cohorts: done in")
 
 
 @pytest.mark.parametrize("overrides, tta", [((), True), (("tta=false",), False)])

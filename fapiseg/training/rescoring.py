@@ -1,0 +1,84 @@
+"""Fit a checkpoint's false-positive reduction on training patients (``fapiseg rescore``).
+
+The trained network segments each training case (with the inference settings it will be used with); its
+candidates (:func:`fapiseg.inference.rescoring.candidates`) are labelled lesion when they touch the
+reference mask (the contract's detection rule) and false positive otherwise; a
+:class:`~fapiseg.inference.rescoring.Rescorer` is fitted on them and stored in a copy of the checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from fapiseg.errors import CaseError, FapisegError
+from fapiseg.inference.batch import discover_cases
+from fapiseg.inference.predictor import Predictor, PredictorOptions
+from fapiseg.inference.rescoring import CHECKPOINT_KEY, Rescorer, candidate_features, candidates, fit_rescorer
+from fapiseg.io.nifti import atomic_path
+from fapiseg.models.checkpoint import read_checkpoint
+
+
+@dataclass
+class RescoringFit:
+    """The fitted rescorer and what it was fitted on (for the log and the demo)."""
+
+    rescorer: Rescorer
+    scans: int
+    lesion_candidates: int
+    false_candidates: int
+    skipped: list[str]
+
+    def describe(self) -> str:
+        kept = f"score >= {self.rescorer.threshold:.3f}"
+        return (
+            f"{self.scans} scans, {self.lesion_candidates} lesion and {self.false_candidates} false candidates "
+            f"(probability > {self.rescorer.candidate_threshold:g}); keeps {kept}"
+            + (f"; skipped {len(self.skipped)}" if self.skipped else "")
+        )
+
+
+def fit_checkpoint_rescorer(
+    checkpoint: str | os.PathLike,
+    data_root: str | os.PathLike,
+    out: str | os.PathLike,
+    options: PredictorOptions = PredictorOptions(),
+    candidate_threshold: float = 0.05,
+    target_fp_per_scan: float = 0.75,
+    max_cases: int | None = None,
+    report: Callable[[str], None] = print,
+) -> RescoringFit:
+    """Fit the rescorer of ``checkpoint`` on the labelled cases of ``data_root``; write the checkpoint with it
+    to ``out`` (may be ``checkpoint`` itself; written atomically). Cases that fail are skipped and named."""
+    cases = [c for c in discover_cases(data_root) if c.seg is not None][:max_cases]
+    if not cases:
+        raise FapisegError(f"{data_root}: no cases with a reference mask (SEG.nii.gz) to fit on")
+    predictor = Predictor.from_checkpoint(checkpoint, options=replace(options, rescore=False))
+    features, labels, skipped = [], [], []
+    for case in cases:
+        try:
+            images, probability = predictor.case_probability(case, seg="need")
+        except CaseError as e:
+            report(f"skipped {e}")
+            skipped.append(case.name)
+            continue
+        pet = images.pet
+        found = candidates(probability, pet.affine, candidate_threshold)
+        features.append(candidate_features(found, probability, pet.array, images.ct.array, pet.affine))
+        reference = images.seg.array > 0
+        labels.append(np.array([bool(reference[c.bbox][c.crop(found.labels)].any()) for c in found], bool))
+    scans = len(cases) - len(skipped)
+    x, y = np.concatenate(features), np.concatenate(labels)
+    try:
+        rescorer = fit_rescorer(x, y, scans, candidate_threshold, target_fp_per_scan)
+    except ValueError as e:
+        raise FapisegError(f"{data_root}: cannot fit the false-positive reduction: {e}") from None
+    ckpt = read_checkpoint(checkpoint)
+    ckpt[CHECKPOINT_KEY] = rescorer.to_dict()
+    with atomic_path(out) as tmp:
+        torch.save(ckpt, tmp)
+    return RescoringFit(rescorer, scans, int(y.sum()), int((~y).sum()), skipped)
