@@ -46,6 +46,10 @@ SHELL_MM = 6.0
 SURROUND_MM = 14.0
 #: CT above this counts as bone (HU).
 BONE_HU = 150.0
+#: Defaults of ``fapiseg rescore``: the lesion probability that makes a candidate, and the false positives
+#: per training scan at the operating point (README, "False-positive reduction").
+CANDIDATE_THRESHOLD = 0.05
+TARGET_FP_PER_SCAN = 0.75
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,9 @@ def candidate_features(
         s, h, q = suv[box], ct[box] / 100.0, probability[box]
         s_in, h_in = s[inside], h[inside]
         background = float(s[surround].mean()) if surround.any() else float(s_in.min())
+        ct_in = float(h_in.mean())
+        ct_shell = float(h[shell].mean()) if shell.any() else ct_in
+        ct_surround = float(h[surround].mean()) if surround.any() else ct_in
         rows.append(
             [
                 np.log10(inside.sum() * voxel_ml),
@@ -121,11 +128,11 @@ def candidate_features(
                 np.log(s_in.max() / max(background, 0.1)),
                 q[inside].max(),
                 q[inside].mean(),
-                h_in.mean(),
-                h[shell].mean() if shell.any() else h_in.mean(),
-                h_in.mean() - (h[shell].mean() if shell.any() else h_in.mean()),
+                ct_in,
+                ct_shell,
+                ct_in - ct_shell,
                 h_in.std(),
-                h[surround].mean() if surround.any() else h_in.mean(),
+                ct_surround,
                 (h_in > BONE_HU / 100.0).mean(),
             ]
         )
@@ -159,7 +166,7 @@ def fit_rescorer(
     is_lesion: np.ndarray,
     n_scans: int,
     candidate_threshold: float,
-    target_fp_per_scan: float = 0.5,
+    target_fp_per_scan: float = TARGET_FP_PER_SCAN,
     l2: float = 1e-3,
 ) -> Rescorer:
     """Fit the logistic regression on training candidates and set the threshold at the operating point.

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+#: fapiseg.inference.rescoring's CANDIDATE_THRESHOLD and TARGET_FP_PER_SCAN, written out so that building
+#: the CLI parser does not import torch (a test keeps them equal).
+CANDIDATE_THRESHOLD = 0.05
+TARGET_FP_PER_SCAN = 0.75
+
 NAME = "rescore"
 HELP = (
     "fit the false-positive reduction of a trained checkpoint on labelled cases (its candidates' size, "
@@ -31,12 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--skip-suv", type=float, default=1.0, help="infer.py's skip_suv (windows below it are not run)"
     )
     parser.add_argument(
-        "--candidate-threshold", type=float, default=0.05, help="lesion probability that makes a candidate"
+        "--candidate-threshold",
+        type=float,
+        default=CANDIDATE_THRESHOLD,
+        help="lesion probability that makes a candidate",
     )
     parser.add_argument(
         "--target-fp",
         type=float,
-        default=0.75,
+        default=TARGET_FP_PER_SCAN,
         help="false positives per training scan at the operating point (sets the score threshold)",
     )
     parser.add_argument("--max-cases", type=int, help="fit on the first N labelled cases only")

@@ -18,8 +18,18 @@ import torch
 from fapiseg.errors import CaseError, FapisegError
 from fapiseg.inference.batch import discover_cases
 from fapiseg.inference.predictor import Predictor, PredictorOptions
-from fapiseg.inference.rescoring import CHECKPOINT_KEY, Rescorer, candidate_features, candidates, fit_rescorer
+from fapiseg.inference.rescoring import (
+    CANDIDATE_THRESHOLD,
+    CHECKPOINT_KEY,
+    TARGET_FP_PER_SCAN,
+    Rescorer,
+    candidate_features,
+    candidates,
+    fit_rescorer,
+)
 from fapiseg.io.nifti import atomic_path
+from fapiseg.metrics.components import label_components
+from fapiseg.metrics.detection import LESION_CONNECTIVITY, match_components
 from fapiseg.models.checkpoint import read_checkpoint
 
 
@@ -47,8 +57,8 @@ def fit_checkpoint_rescorer(
     data_root: str | os.PathLike,
     out: str | os.PathLike,
     options: PredictorOptions = PredictorOptions(),
-    candidate_threshold: float = 0.05,
-    target_fp_per_scan: float = 0.75,
+    candidate_threshold: float = CANDIDATE_THRESHOLD,
+    target_fp_per_scan: float = TARGET_FP_PER_SCAN,
     max_cases: int | None = None,
     report: Callable[[str], None] = print,
 ) -> RescoringFit:
@@ -69,8 +79,8 @@ def fit_checkpoint_rescorer(
         pet = images.pet
         found = candidates(probability, pet.affine, candidate_threshold)
         features.append(candidate_features(found, probability, pet.array, images.ct.array, pet.affine))
-        reference = images.seg.array > 0
-        labels.append(np.array([bool(reference[c.bbox][c.crop(found.labels)].any()) for c in found], bool))
+        reference = label_components(images.seg.array > 0, LESION_CONNECTIVITY, pet.affine)
+        labels.append(match_components(found, reference).pred_matched)  # the contract's detection rule
     scans = len(cases) - len(skipped)
     x, y = np.concatenate(features), np.concatenate(labels)
     try:

@@ -203,3 +203,11 @@ def test_rescore_names_a_folder_without_reference_masks(tmp_path, capsys):
     ckpt = threshold_checkpoint(tmp_path / "model.ckpt", suv=3.0)
     assert main(["rescore", "--checkpoint", str(ckpt), "--data", str(data)]) == 1
     assert "no cases with a reference mask" in capsys.readouterr().err
+
+
+def test_the_command_defaults_are_the_library_defaults():
+    from fapiseg.inference import rescoring
+    from fapiseg.training import rescore_command
+
+    assert rescore_command.CANDIDATE_THRESHOLD == rescoring.CANDIDATE_THRESHOLD
+    assert rescore_command.TARGET_FP_PER_SCAN == rescoring.TARGET_FP_PER_SCAN
