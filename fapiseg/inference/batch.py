@@ -44,11 +44,13 @@ PROBABILITY_STEP = 1.0 / 255.0
 
 @dataclass
 class CasePrediction:
-    """A case's predicted mask and lesion probability on its own (input) grid, and its validated images."""
+    """A case's predicted mask and lesion probability on its own (input) grid, and its validated images;
+    with the false-positive reduction, each lesion voxel's detection score on the same grid."""
 
     images: CaseImages
     mask: Volume
     probability: Volume
+    detection_score: np.ndarray | None = None
 
 
 class CasePredictor(Protocol):
@@ -227,7 +229,11 @@ def _write_case(
 
         export_seg(folder / PRED_NAME, dicom_series, folder / SEG_DICOM_NAME)
     table = lesion_table(
-        images.pet.array, mask.array, mask.affine, ct=None if images.ct is None else images.ct.array
+        images.pet.array,
+        mask.array,
+        mask.affine,
+        ct=None if images.ct is None else images.ct.array,
+        detection_score=prediction.detection_score,
     )
     write_lesion_csv(folder / LESIONS_NAME, table)
     return table

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fapiseg.inference.rescoring import Rescorer, rescored_mask
+from fapiseg.inference.rescoring import Rescorer, rescored_scores
 from fapiseg.io.geometry import voxel_volume_ml
 from fapiseg.metrics.components import label_components
 
@@ -27,23 +27,41 @@ class PostProcessing:
     rescorer: Rescorer | None = None
 
 
-def lesion_mask(
+@dataclass(frozen=True)
+class PostProcessed:
+    """A case's lesion mask (0/1, uint8) and, with a rescorer, each lesion voxel's detection score: the
+    rescorer's probability that its candidate is a lesion (float32, 0 outside the mask; None without)."""
+
+    mask: np.ndarray
+    detection_score: np.ndarray | None = None
+
+
+def post_process(
     probability: np.ndarray,
     suv: np.ndarray,
     affine: np.ndarray,
     post: PostProcessing,
     ct: np.ndarray | None = None,
-) -> np.ndarray:
-    """The 0/1 mask (uint8) of ``probability`` > threshold (or of the candidates ``post.rescorer`` keeps,
-    which reads the CT in HU on the same grid), without the lesions ``post`` drops."""
+) -> PostProcessed:
+    """The mask of ``probability`` > threshold (or of the candidates ``post.rescorer`` keeps, which reads
+    the CT in HU on the same grid), without the lesions ``post`` drops."""
+    score = None
     if post.rescorer is None:
         mask = probability > post.threshold
     elif ct is None:
         raise ValueError("the false-positive reduction (rescorer) needs the CT")
     else:
-        mask = rescored_mask(probability, suv, ct, affine, post.rescorer, post.threshold) > 0
-    if post.min_volume_ml <= 0 and post.min_suv_max is None:
-        return mask.astype(np.uint8)
+        score = rescored_scores(probability, suv, ct, affine, post.rescorer, post.threshold)
+        mask = score > 0
+    if post.min_volume_ml > 0 or post.min_suv_max is not None:
+        mask = _large_and_hot(mask, suv, affine, post)
+    if score is not None:
+        score = np.where(mask, score, np.float32(0))
+    return PostProcessed(mask.astype(np.uint8), score)
+
+
+def _large_and_hot(mask: np.ndarray, suv: np.ndarray, affine: np.ndarray, post: PostProcessing) -> np.ndarray:
+    """``mask`` without the lesions smaller than ``post.min_volume_ml`` or fainter than ``post.min_suv_max``."""
     lesions = label_components(mask, 26, affine)
     voxel_ml = voxel_volume_ml(affine)
     keep = np.zeros(int(lesions.labels.max()) + 1, dtype=bool)  # indexed by label; 0 = background
@@ -54,4 +72,4 @@ def lesion_mask(
             or float(suv[lesion.bbox][lesion.crop(lesions.labels)].max()) >= post.min_suv_max
         )
         keep[lesion.label] = big and hot
-    return keep[lesions.labels].astype(np.uint8)
+    return keep[lesions.labels]

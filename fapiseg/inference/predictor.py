@@ -28,7 +28,7 @@ from fapiseg.data.validation import CaseImages, load_case
 from fapiseg.errors import CaseError, FapisegError
 from fapiseg.inference.batch import CasePrediction, discover_cases
 from fapiseg.inference.ensemble import WindowPredictor, autocast_dtype, mirror_axes, resolve_device
-from fapiseg.inference.postprocess import PostProcessing, lesion_mask
+from fapiseg.inference.postprocess import PostProcessing, post_process
 from fapiseg.inference.resample import to_input_grid
 from fapiseg.inference.sliding import WindowCount, WindowSkip, sliding_window_lesion_probability
 from fapiseg.io.nifti import Volume
@@ -198,8 +198,13 @@ class Predictor:
         """Validate, preprocess, predict and post-process one case; raises :class:`CaseError`."""
         images, probability = self.case_probability(case)
         pet = images.pet
-        mask = lesion_mask(probability, pet.array, pet.affine, self.options.post, ct=images.ct.array)
-        return CasePrediction(images, Volume(mask, pet.affine.copy()), Volume(probability, pet.affine.copy()))
+        post = post_process(probability, pet.array, pet.affine, self.options.post, ct=images.ct.array)
+        return CasePrediction(
+            images,
+            Volume(post.mask, pet.affine.copy()),
+            Volume(probability, pet.affine.copy()),
+            post.detection_score,
+        )
 
     def predict(self, case_dir: str | os.PathLike) -> nib.Nifti1Image:
         """The lesion mask (0/1, uint8) of the study folder ``case_dir`` (SUV.nii.gz, CTres.nii.gz) as a

@@ -139,7 +139,7 @@ def candidate_features(
     return np.asarray(rows, np.float32).reshape(len(rows), len(FEATURE_NAMES))
 
 
-def rescored_mask(
+def rescored_scores(
     probability: np.ndarray,
     suv: np.ndarray,
     ct: np.ndarray,
@@ -147,18 +147,19 @@ def rescored_mask(
     rescorer: Rescorer,
     threshold: float = 0.5,
 ) -> np.ndarray:
-    """The 0/1 mask (uint8) of the candidates ``rescorer`` keeps (see the module docstring)."""
+    """The kept candidates (see the module docstring) as a float32 map: each of their voxels holds its
+    candidate's score (> 0), every other voxel 0."""
     found = candidates(probability, affine, rescorer.candidate_threshold)
-    mask = np.zeros(probability.shape, np.uint8)
+    score_map = np.zeros(probability.shape, np.float32)
     if not len(found):
-        return mask
-    keep = rescorer.scores(candidate_features(found, probability, suv, ct, affine)) >= rescorer.threshold
-    for c, kept in zip(found, keep):
-        if kept:
+        return score_map
+    scores = rescorer.scores(candidate_features(found, probability, suv, ct, affine))
+    for c, score in zip(found, scores):
+        if score >= rescorer.threshold:
             inside, q = c.crop(found.labels), probability[c.bbox]
             level = min(threshold, float(q[inside].max()) / 2)
-            mask[c.bbox][inside & (q >= level)] = 1
-    return mask
+            score_map[c.bbox][inside & (q >= level)] = max(float(score), float(np.finfo(np.float32).tiny))
+    return score_map
 
 
 def fit_rescorer(

@@ -94,20 +94,29 @@ def lesion_rows(evaluation: Evaluation) -> pd.DataFrame:
 def froc(evaluation: Evaluation) -> tuple[pd.DataFrame, str]:
     """The cohort FROC and the name of the lesion score used.
 
-    The score is the mean probability when every case has a probability map, else SUVmax (mixing the
-    two would rank lesions on different scales).
+    The score is the detection score (the false-positive reduction's, from infer.py's lesions.csv) when
+    every case has one, else the mean probability when every case has a probability map, else SUVmax
+    (mixing them would rank lesions on different scales).
     """
     scored = [r for r in evaluation.results if r.detection is not None]
-    use_probability = bool(scored) and all(r.pred_probability is not None for r in scored)
+    if scored and all(r.pred_detection_score is not None for r in scored):
+        score_name = "detection_score"
+    elif scored and all(r.pred_probability is not None for r in scored):
+        score_name = "mean_probability"
+    else:
+        score_name = "suv_max"
     detection_scores, fp_scores = [], []
     for r in scored:
-        scores = r.pred_probability if use_probability else r.pred_table["suv_max"].to_numpy(float)
+        scores = {
+            "detection_score": r.pred_detection_score,
+            "mean_probability": r.pred_probability,
+            "suv_max": r.pred_table["suv_max"].to_numpy(float),
+        }[score_name]
         best = np.full(r.detection.n_ref, np.nan)
         for pair in r.detection.matching_pairs():
             best[pair.ref] = np.fmax(best[pair.ref], scores[pair.pred])
         detection_scores.extend(best)
         fp_scores.extend(scores[~r.detection.pred_matched])
-    score_name = "mean_probability" if use_probability else "suv_max"
     return froc_curve(detection_scores, fp_scores, len(scored)), score_name
 
 

@@ -1,7 +1,8 @@
 """Evaluate a folder of predictions against the reference cases, case by case.
 
 Predictions are ``PRED_DIR/<patient>/<study>/PRED.nii.gz`` (the layout ``infer.py`` writes), on the
-case's PET grid (0/1; > 0.5 is lesion), with an optional probability map ``PROB.nii.gz`` beside it.
+case's PET grid (0/1; > 0.5 is lesion), with an optional probability map ``PROB.nii.gz`` beside it and
+the ``lesions.csv`` infer.py wrote (its ``detection_score`` column, when it describes the same lesions).
 References come from the data layer (``SEG.nii.gz``); an optional reference-standard table
 (:func:`~fapiseg.metrics.diagnostic.read_reference_csv`) gives scan- or region-level truth, and with it
 a case needs no SEG.nii.gz. Region-level rows need a region label image ``REGIONS.nii.gz`` beside the
@@ -33,13 +34,15 @@ from fapiseg.metrics.segmentation import SegmentationScores, dice_fpv_fnv
 from fapiseg.metrics.table import measure_lesions
 
 PRED_NAME, PROB_NAME, REGIONS_NAME = "PRED.nii.gz", "PROB.nii.gz", "REGIONS.nii.gz"
+LESIONS_NAME = "lesions.csv"
 
 
 @dataclass
 class CaseEvaluation:
     """One case's results; ``scores``, ``detection`` and ``ref_table`` are None without a reference mask.
 
-    ``pred_probability`` is the mean probability of each predicted lesion (None without PROB.nii.gz);
+    ``pred_probability`` is the mean probability of each predicted lesion (None without PROB.nii.gz),
+    ``pred_detection_score`` its detection score from the prediction's lesions.csv (None without one);
     ``called_regions`` maps a region label to whether the prediction has a voxel in it.
     """
 
@@ -51,6 +54,7 @@ class CaseEvaluation:
     pred_table: pd.DataFrame
     pred_probability: np.ndarray | None = None
     called_regions: dict[int, bool] = field(default_factory=dict)
+    pred_detection_score: np.ndarray | None = None
 
     @property
     def reference_positive(self) -> bool | None:
@@ -62,6 +66,7 @@ class CaseEvaluation:
         pred = self.pred_table.assign(
             source="prediction",
             mean_probability=self.pred_probability if self.pred_probability is not None else np.nan,
+            detection_score=self.pred_detection_score if self.pred_detection_score is not None else np.nan,
         )
         tables = [pred]
         if self.detection is not None:
@@ -161,6 +166,7 @@ def evaluate_case(
     probability = None
     if (pred_folder / PROB_NAME).exists():
         probability = _mean_per_lesion(_load_on_grid(pred_folder / PROB_NAME, case.name, pet), pred_lesions)
+    pred_table = measure_lesions(pet.array, pred_lesions, affine, background)
     scores = detection = ref_table = None
     if ref is not None:
         scores = dice_fpv_fnv(pred, ref, affine)
@@ -174,10 +180,28 @@ def evaluate_case(
         detection,
         bool(pred_lesions.items),
         ref_table,
-        measure_lesions(pet.array, pred_lesions, affine, background),
+        pred_table,
         probability,
         called_regions,
+        _detection_scores(pred_folder / LESIONS_NAME, pred_table),
     )
+
+
+def _detection_scores(path: Path, pred_table: pd.DataFrame) -> np.ndarray | None:
+    """The ``detection_score`` column of the prediction's lesions.csv, when that table describes the
+    lesions of PRED.nii.gz (the same voxel counts in the same order); else None."""
+    if not path.exists():
+        return None
+    try:
+        written = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        return None
+    if "detection_score" not in written or "voxel_count" not in written:
+        return None
+    if not np.array_equal(written["voxel_count"].to_numpy(), pred_table["voxel_count"].to_numpy()):
+        return None
+    score = written["detection_score"].to_numpy(float)
+    return score if np.isfinite(score).all() else None
 
 
 def _load_on_grid(path: Path, case: str, pet: Volume) -> np.ndarray:

@@ -55,13 +55,16 @@ def lesion_table(
     background: Background = None,
     fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
     margin_mm: float = DEFAULT_MARGIN_MM,
+    detection_score: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Measure every 26-connected lesion of ``mask`` (> 0) on the SUV image; both share ``affine``.
 
     ``background`` is the TBR reference: a mask (its mean SUV), a value, a :class:`BackgroundReference`,
     or None to look for the aorta, then the liver, on ``ct`` (HU, same grid); TBR is empty when there is
     none. ``fractions`` of SUVmax give the isocontour volume columns (e.g. ``volume_41pct_ml``), grown
-    inside the lesion's box plus ``margin_mm``; pass ``()`` to skip them.
+    inside the lesion's box plus ``margin_mm``; pass ``()`` to skip them. ``detection_score`` (a voxel map
+    on the same grid, e.g. the false-positive reduction's) adds a ``detection_score`` column: its maximum
+    over the lesion.
     """
     suv = np.asarray(suv)
     mask = np.asarray(mask)
@@ -69,7 +72,16 @@ def lesion_table(
         raise ValueError(f"PET {suv.shape} and mask {mask.shape} must be 3-D images of the same shape")
     lesions = label_components(mask, 26, affine)
     reference = resolve_background(background, suv, affine, ct, lesions.labels)
-    return measure_lesions(suv, lesions, affine, reference, fractions, margin_mm)
+    table = measure_lesions(suv, lesions, affine, reference, fractions, margin_mm)
+    if detection_score is not None:
+        if np.shape(detection_score) != mask.shape:
+            raise ValueError(
+                f"detection score {np.shape(detection_score)} and mask {mask.shape} differ in shape"
+            )
+        table["detection_score"] = [
+            float(detection_score[c.bbox][c.crop(lesions.labels)].max()) for c in lesions
+        ]
+    return table
 
 
 def resolve_background(

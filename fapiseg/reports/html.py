@@ -43,6 +43,7 @@ PREDICTED_COLUMNS = {
     "short_axis_mm": "SA mm",
     "tbr": "TBR",
     "mean_probability": "p",
+    "detection_score": "score",
 }
 REFERENCE_COLUMNS = {
     "lesion_id": "#",
@@ -282,8 +283,9 @@ def _lesion_table(lesions: pd.DataFrame, columns: dict[str, str]) -> str:
         lesions.sort_values("lesion_id")[[c for c in columns if c in lesions]].head(MAX_LESION_ROWS).copy()
     )
     more = len(lesions) - len(table)
-    if "mean_probability" in table and table["mean_probability"].isna().all():
-        table = table.drop(columns="mean_probability")
+    table = table.drop(
+        columns=[c for c in ("mean_probability", "detection_score") if c in table and table[c].isna().all()]
+    )
     if "match" in table:
         table["match"] = table["match"].replace(
             {

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fapiseg.inference.postprocess import PostProcessing, lesion_mask
+from fapiseg.inference.postprocess import PostProcessing, post_process
 
 AFFINE = np.array([[-2.0, 0, 0, 0], [0, 2.5, 0, 0], [0, 0, 4.0, 0], [0, 0, 0, 1]])  # 20 uL voxels
 
@@ -22,24 +22,24 @@ def case():
 
 def test_defaults_keep_every_voxel_above_the_threshold():
     prob, suv = case()
-    mask = lesion_mask(prob, suv, AFFINE, PostProcessing())
+    mask = post_process(prob, suv, AFFINE, PostProcessing()).mask
     assert mask.dtype == np.uint8 and mask.sum() == 125 + 8 + 125
 
 
 def test_small_lesions_go_by_volume_in_ml():
     prob, suv = case()
-    mask = lesion_mask(prob, suv, AFFINE, PostProcessing(min_volume_ml=0.2))
+    mask = post_process(prob, suv, AFFINE, PostProcessing(min_volume_ml=0.2)).mask
     assert mask.sum() == 250 and mask[20, 20, 20] == 0
     # 0.16 mL exactly at the limit stays
-    assert lesion_mask(prob, suv, AFFINE, PostProcessing(min_volume_ml=0.16))[20, 20, 20] == 1
+    assert post_process(prob, suv, AFFINE, PostProcessing(min_volume_ml=0.16)).mask[20, 20, 20] == 1
 
 
 def test_faint_lesions_go_by_suv_max():
     prob, suv = case()
-    mask = lesion_mask(prob, suv, AFFINE, PostProcessing(min_suv_max=3.0))
+    mask = post_process(prob, suv, AFFINE, PostProcessing(min_suv_max=3.0)).mask
     assert mask.sum() == 133 and mask[12, 22, 22] == 0
 
 
 def test_threshold_makes_the_mask():
     prob, suv = case()
-    assert lesion_mask(prob, suv, AFFINE, PostProcessing(threshold=0.75)).sum() == 133
+    assert post_process(prob, suv, AFFINE, PostProcessing(threshold=0.75)).mask.sum() == 133

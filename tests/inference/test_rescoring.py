@@ -7,11 +7,13 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from fapiseg.cli import main
-from fapiseg.inference.postprocess import PostProcessing, lesion_mask
+from fapiseg.inference.batch import discover_cases, run_batch
+from fapiseg.inference.postprocess import PostProcessing, post_process
 from fapiseg.inference.predictor import Predictor, PredictorOptions
 from fapiseg.inference.rescoring import (
     CHECKPOINT_KEY,
@@ -20,7 +22,7 @@ from fapiseg.inference.rescoring import (
     candidate_features,
     candidates,
     fit_rescorer,
-    rescored_mask,
+    rescored_scores,
 )
 from tests.conftest import write_nifti
 from tests.inference.checkpoints import threshold_checkpoint
@@ -129,20 +131,34 @@ def two_candidates():
 
 def test_the_kept_candidates_make_the_mask_and_a_faint_one_is_cut_at_half_its_peak():
     prob, suv, ct, affine, _lesion, core, joint = two_candidates()
-    mask = rescored_mask(prob, suv, ct, affine, contrast_rescorer())
-    assert mask.dtype == np.uint8
-    assert not mask[joint].any()  # dropped: hot, confident, but no CT change
-    np.testing.assert_array_equal(mask > 0, core)  # kept; its rim below 0.15 is not lesion
+    rescorer = contrast_rescorer()
+    score = rescored_scores(prob, suv, ct, affine, rescorer)
+    assert score.dtype == np.float32
+    assert not score[joint].any()  # dropped: hot, confident, but no CT change
+    np.testing.assert_array_equal(score > 0, core)  # kept; its rim below 0.15 is not lesion
+    found = candidates(prob, affine, rescorer.candidate_threshold)
+    expected = rescorer.scores(candidate_features(found, prob, suv, ct, affine))
+    (kept,) = [i for i, c in enumerate(found) if c.label == found.labels[core][0]]  # the lesion's candidate
+    np.testing.assert_allclose(score[core], expected[kept], rtol=1e-6)  # its candidate's score everywhere
 
 
 def test_post_processing_applies_the_rescorer_and_needs_the_ct():
     prob, suv, ct, affine, _lesion, core, joint = two_candidates()
-    plain = lesion_mask(prob, suv, affine, PostProcessing())
-    assert plain[joint].all() and not plain[core].any()
+    plain = post_process(prob, suv, affine, PostProcessing())
+    assert plain.mask[joint].all() and not plain.mask[core].any() and plain.detection_score is None
     post = PostProcessing(rescorer=contrast_rescorer())
-    np.testing.assert_array_equal(lesion_mask(prob, suv, affine, post, ct=ct) > 0, core)
+    rescored = post_process(prob, suv, affine, post, ct=ct)
+    np.testing.assert_array_equal(rescored.mask > 0, core)
+    np.testing.assert_array_equal(rescored.detection_score > 0, core)
     with pytest.raises(ValueError, match="needs the CT"):
-        lesion_mask(prob, suv, affine, post)
+        post_process(prob, suv, affine, post)
+
+
+def test_a_lesion_dropped_after_rescoring_loses_its_score_too():
+    prob, suv, ct, affine, *_ = two_candidates()
+    post = PostProcessing(rescorer=contrast_rescorer(), min_volume_ml=10.0)  # larger than the lesion
+    dropped = post_process(prob, suv, affine, post, ct=ct)
+    assert not dropped.mask.any() and not dropped.detection_score.any()
 
 
 def write_cohort(root: Path, patients: int, seed: int) -> Path:
@@ -192,6 +208,13 @@ def test_fapiseg_rescore_stores_a_reduction_the_predictor_applies(tmp_path, caps
     mask = np.asarray(rescoring.predict(case).dataobj) > 0
     assert not (mask & ~reference).any()  # the joints are gone
     assert (mask & reference).sum() >= 0.9 * reference.sum()  # the lesions stay
+
+    batch = run_batch(
+        rescoring, discover_cases(test), tmp_path / "pred", progress=False, report=lambda line: None
+    )
+    assert batch.exit_code == 0
+    table = pd.read_csv(tmp_path / "pred" / "p000" / "t0" / "lesions.csv")
+    assert len(table) == 2 and (table["detection_score"] >= rescoring.options.post.rescorer.threshold).all()
 
     ensemble = Predictor.from_checkpoint([out, out], device="cpu", options=PredictorOptions(rescore=True))
     assert ensemble.options.post.rescorer is None  # fitted to one network, not to an average

@@ -84,3 +84,24 @@ def test_froc_scores_by_mean_probability_when_every_case_has_one(tmp_path):
     assert curve["fp_per_scan"].tolist() == [0.0, 0.0, 1.0]
     rows = result.results[0].lesion_rows()
     assert rows.loc[rows.source == "prediction", "mean_probability"].tolist() == pytest.approx([0.9, 0.6])
+
+
+def test_froc_scores_by_the_detection_score_of_infer_lesion_tables(tmp_path):
+    """infer.py's lesions.csv (its detection_score column) ranks the lesions, unless it is stale."""
+    data, pred = tmp_path / "data", tmp_path / "pred"
+    write_study(data, "p1/t0", LESION_A, LESION_A | LESION_C, pred)
+    write_nifti(pred / "p1/t0/PROB.nii.gz", (0.9 * LESION_A + 0.6 * LESION_C).astype(np.float32), AFFINE)
+    # lesion 1 is A (27 voxels), lesion 2 is C (8 voxels): the rescorer ranks the false positive C higher
+    table = pd.DataFrame({"lesion_id": [1, 2], "voxel_count": [27, 8], "detection_score": [0.5, 0.8]})
+    table.to_csv(pred / "p1/t0/lesions.csv", index=False)
+    result = evaluate(pred, data, report=lambda line: None)
+    curve, score = froc(result)
+    assert score == "detection_score"
+    assert curve["threshold"].tolist() == pytest.approx([np.inf, 0.8, 0.5])
+    assert curve["fp_per_scan"].tolist() == [0.0, 1.0, 1.0]
+    assert curve["sensitivity"].tolist() == [0.0, 0.0, 1.0]
+    rows = result.results[0].lesion_rows()
+    assert rows.loc[rows.source == "prediction", "detection_score"].tolist() == pytest.approx([0.5, 0.8])
+
+    table.assign(voxel_count=[26, 8]).to_csv(pred / "p1/t0/lesions.csv", index=False)  # another mask's
+    assert froc(evaluate(pred, data, report=lambda line: None))[1] == "mean_probability"

@@ -93,6 +93,22 @@ def test_diagonally_touching_voxels_are_one_lesion():
     assert len(lesion_table(np.ones(mask.shape), mask, np.eye(4))) == 1
 
 
+def test_a_detection_score_map_gives_each_lesion_its_highest_score_in_lesion_order():
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    mask = np.zeros((12, 12, 12), np.uint8)
+    mask[1:3, 1:3, 1:3] = 1  # 8 voxels: lesion 2
+    mask[6:10, 6:10, 6:10] = 1  # 64 voxels: lesion 1
+    score = np.zeros(mask.shape, np.float32)
+    score[1:3, 1:3, 1:3] = 0.9
+    score[6:10, 6:10, 6:10] = 0.3
+    score[7, 7, 7] = 0.4
+    table = lesion_table(np.ones(mask.shape), mask, affine, detection_score=score)
+    assert table["detection_score"].tolist() == pytest.approx([0.4, 0.9])
+    assert "detection_score" not in lesion_table(np.ones(mask.shape), mask, affine)
+    with pytest.raises(ValueError, match="detection score"):
+        lesion_table(np.ones(mask.shape), mask, affine, detection_score=score[:-1])
+
+
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match="same shape"):
         lesion_table(np.ones((4, 4, 4)), np.ones((4, 4, 5)), np.eye(4))
