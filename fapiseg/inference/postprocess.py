@@ -55,8 +55,8 @@ def post_process(
         mask = score > 0
     if post.min_volume_ml > 0 or post.min_suv_max is not None:
         mask = _large_and_hot(mask, suv, affine, post)
-    if score is not None:
-        score = np.where(mask, score, np.float32(0))
+        if score is not None:  # a dropped lesion takes its score with it
+            score = np.where(mask, score, np.float32(0))
     return PostProcessed(mask.astype(np.uint8), score)
 
 

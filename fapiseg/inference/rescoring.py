@@ -158,6 +158,7 @@ def rescored_scores(
         if score >= rescorer.threshold:
             inside, q = c.crop(found.labels), probability[c.bbox]
             level = min(threshold, float(q[inside].max()) / 2)
+            # > 0 even where the score underflows float32, so that "kept" stays "score > 0"
             score_map[c.bbox][inside & (q >= level)] = max(float(score), float(np.finfo(np.float32).tiny))
     return score_map
 

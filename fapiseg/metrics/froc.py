@@ -1,9 +1,10 @@
 """Free-response ROC: lesion sensitivity against false positives per scan as the lesion score threshold falls.
 
 Each predicted lesion has a score (the false-positive reduction's detection score, else its mean
-probability when a probability map is given, else its SUVmax; :func:`fapiseg.metrics.cohort.froc`). Keeping only predicted lesions with score >= t, a reference lesion is detected when a kept
-lesion matches it, so its detection score is the highest score among the predicted lesions that match
-it; false positives are the kept predicted lesions that match no reference lesion.
+probability when a probability map is given, else its SUVmax; :func:`fapiseg.metrics.cohort.froc`).
+Keeping only predicted lesions with score >= t, a reference lesion is detected when a kept lesion
+matches it, so its detection score is the highest score among the predicted lesions that match it;
+false positives are the kept predicted lesions that match no reference lesion.
 """
 
 from __future__ import annotations
