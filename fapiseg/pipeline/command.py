@@ -34,6 +34,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="training patients the false-positive reduction is fitted on (0: none)",
     )
     parser.add_argument(
+        "--minutes",
+        type=float,
+        default=plan.minutes,
+        help="wall-clock budget of the whole demo: training gets what the other stages leave (at most its "
+        "configured 8.5 min)",
+    )
+    parser.add_argument(
+        "--started",
+        type=float,
+        metavar="UNIX_TIME",
+        help="when the budget started (default: now); make demo passes its own start, so the install counts",
+    )
+    parser.add_argument(
         "--train-override",
         action="append",
         default=[],
@@ -58,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         args.shifted_patients,
         args.seed,
         rescore_patients=args.rescore_patients,
+        minutes=args.minutes,
+        started=args.started,
         train_overrides=args.train_override,
         infer_overrides=args.infer_override,
     )

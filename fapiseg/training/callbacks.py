@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
-from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
 from fapiseg.data.transforms import suv_scaling
 from fapiseg.reports.mip import Outline, mip_figure
@@ -61,14 +61,18 @@ class TimeBudget(pl.Callback):
 
     A slower machine thus takes fewer steps but still ends annealed, instead of being cut off at a high
     learning rate with its last steps never validated (what ``trainer.max_time`` does). The clock starts
-    when the training loop does (after caching), and a resumed run gets a fresh budget. Use it with
-    ``model.scheduler=null``: it sets the learning rate itself.
+    when the training loop does (after caching), and a resumed run gets a fresh budget. ``deadline``
+    (Unix time) ends the budget earlier when it comes first: a caller with its own time limit (``make
+    demo``) gives training what is left of it. Use it with ``model.scheduler=null``: it sets the learning
+    rate itself.
     """
 
-    def __init__(self, minutes: float, power: float = 0.9) -> None:
+    def __init__(self, minutes: float, power: float = 0.9, deadline: float | None = None) -> None:
         if minutes <= 0:
             raise ValueError(f"TimeBudget needs a positive number of minutes, got {minutes}")
-        self.seconds = 60.0 * float(minutes)
+        self.minutes_s = 60.0 * float(minutes)
+        self.seconds = self.minutes_s
+        self.deadline = None if deadline is None else float(deadline)
         self.power = float(power)
         self._start = 0.0
         self._base_lrs: list[list[float]] = []
@@ -76,6 +80,11 @@ class TimeBudget(pl.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         if trainer.lr_scheduler_configs:
             raise ValueError("TimeBudget sets the learning rate itself: train with model.scheduler=null")
+        self.seconds = self.minutes_s
+        if self.deadline is not None:
+            # at least one second: a deadline already past still ends in one annealed, validated step
+            self.seconds = max(min(self.seconds, self.deadline - time.time()), 1.0)
+            rank_zero_info(f"TimeBudget: {self.seconds / 60:.1f} min of training left before the deadline")
         self._start = time.monotonic()
         self._base_lrs = [[group["lr"] for group in opt.param_groups] for opt in trainer.optimizers]
 

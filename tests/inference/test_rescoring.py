@@ -234,3 +234,17 @@ def test_the_command_defaults_are_the_library_defaults():
 
     assert rescore_command.CANDIDATE_THRESHOLD == rescoring.CANDIDATE_THRESHOLD
     assert rescore_command.TARGET_FP_PER_SCAN == rescoring.TARGET_FP_PER_SCAN
+
+
+def test_a_passed_deadline_fits_on_the_minimum_of_scans_and_says_how_many_were_left(tmp_path):
+    from fapiseg.training.rescoring import fit_checkpoint_rescorer
+
+    train = write_cohort(tmp_path / "train", 6, 0)
+    ckpt = threshold_checkpoint(tmp_path / "model.ckpt", suv=3.0)
+    fit = fit_checkpoint_rescorer(
+        ckpt, train, tmp_path / "out.ckpt", PredictorOptions(tta=False), deadline=0.0, min_cases=2
+    )
+    assert (fit.scans, fit.not_reached) == (2, 4)
+    assert (fit.lesion_candidates, fit.false_candidates) == (4, 4)  # 2 lesions and 2 joints per scan
+    assert fit.describe().endswith("; 4 more left for the time limit")
+    assert CHECKPOINT_KEY in torch.load(tmp_path / "out.ckpt", weights_only=True)

@@ -65,3 +65,29 @@ def test_demo_inference_mirrors_unless_the_plan_says_not_to(tmp_path, monkeypatc
     monkeypatch.setattr("fapiseg.inference.run.infer", fake_infer)
     demo._infer(tmp_path / "data", tmp_path / "pred", tmp_path / "best.ckpt", 2.1, overrides)
     assert seen == {"tta": tta, "skip_suv": 2.1, "min_suv_max": 2.1}
+
+
+def test_training_gets_what_the_budget_leaves_after_the_stages_that_follow_it(tmp_path, monkeypatch):
+    monkeypatch.setattr("fapiseg.phantom.generate_cohort", fake_cohort)
+    commands = []
+
+    def fake_run(command, cwd):
+        commands.append(command)
+        return demo._Finished(1, "stopped here")
+
+    monkeypatch.setattr(demo, "_run_streaming", fake_run)
+    plan = DemoPlan(1, 1, 1, minutes=14.0, started=1_000_000.0)
+    with pytest.raises(DemoError, match="stopped here"):
+        run_demo(tmp_path / "demo", plan, log=lambda line: None)
+    deadline = 1_000_000 + 14 * 60 - demo.AFTER_TRAINING_S
+    assert f"callbacks.time_budget.deadline={deadline:.0f}" in commands[0]
+
+
+def test_the_demo_experiment_takes_the_deadline_into_its_time_budget():
+    from hydra.utils import instantiate
+
+    from tests.training.runs import compose_cfg
+
+    cfg = compose_cfg(["experiment=demo", "data.root=.", "callbacks.time_budget.deadline=1234"])
+    budget = instantiate(cfg.callbacks.time_budget)
+    assert budget.deadline == 1234.0 and budget.seconds == 8.5 * 60

@@ -92,6 +92,25 @@ def test_a_fast_machine_follows_the_poly_decay_over_the_steps_and_validates_the_
     assert module.validated_at == [steps]  # 3 is no multiple of 5: validated because the budget ends
 
 
+def test_a_deadline_before_the_budget_ends_ends_training_annealed_and_validated():
+    module = _Recorder(step_s=0.05)
+    budget = TimeBudget(minutes=60, deadline=time.time() + 1.5)
+    trainer = _fit(module, budget, max_epochs=1000, check_val_every_n_epoch=1000)
+
+    assert 10 <= trainer.global_step < 200  # stopped by the deadline, not by the hour or the epochs
+    assert budget.seconds <= 1.5
+    assert module.validated_at == [trainer.global_step]
+    assert module.lrs[-1] < 0.5 * BASE_LR
+
+
+def test_a_deadline_already_past_still_ends_in_a_validated_step():
+    module = _Recorder(step_s=0.6)
+    trainer = _fit(module, TimeBudget(minutes=60, deadline=time.time() - 10), 5, 5)
+
+    assert trainer.global_step <= 2  # the floor of one second: one or two steps of 0.6 s, not 20
+    assert module.validated_at == [trainer.global_step]
+
+
 def test_a_scheduler_beside_the_budget_is_refused():
     with pytest.raises(ValueError, match="model.scheduler=null"):
         _fit(_Recorder(scheduler=True), TimeBudget(minutes=1), max_epochs=1, check_val_every_n_epoch=1)
@@ -100,7 +119,6 @@ def test_a_scheduler_beside_the_budget_is_refused():
 def test_a_budget_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         TimeBudget(minutes=0)
-
 
 
 def test_last_checkpoint_holds_the_final_weights_when_the_score_fell(tmp_path):
