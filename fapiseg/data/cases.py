@@ -13,6 +13,9 @@ from pathlib import Path
 from fapiseg.errors import FapisegError
 
 PET_NAME, CT_NAME, SEG_NAME = "SUV.nii.gz", "CTres.nii.gz", "SEG.nii.gz"
+#: The prediction layout (the contract): infer.py writes these into OUT/<patient>/<study>/, and evaluation,
+#: the reports and the longitudinal module read them there.
+PRED_NAME, PROB_NAME, LESIONS_NAME = "PRED.nii.gz", "PROB.nii.gz", "lesions.csv"
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,15 @@ def find_cases(root: str | Path) -> list[Case]:
         if not ((study_dir / PET_NAME).exists() or (study_dir / CT_NAME).exists()):
             continue
         seg = study_dir / SEG_NAME
-        cases.append(Case(study_dir.parent.name, study_dir.name, study_dir / PET_NAME, study_dir / CT_NAME,
-                          seg if seg.exists() else None))
+        cases.append(
+            Case(
+                study_dir.parent.name,
+                study_dir.name,
+                study_dir / PET_NAME,
+                study_dir / CT_NAME,
+                seg if seg.exists() else None,
+            )
+        )
     return cases
 
 
@@ -63,15 +73,23 @@ def _find_nnunet_cases(root: Path) -> list[Case]:
     say which channel is CT and which PET. Each id is its own patient with one study, ``scan``."""
     meta = json.loads((root / "dataset.json").read_text())
     ext = meta.get("file_ending", ".nii.gz")
-    channels = {str(v).upper(): int(k) for k, v in meta.get("channel_names", meta.get("modality", {})).items()}
+    channels = {
+        str(v).upper(): int(k) for k, v in meta.get("channel_names", meta.get("modality", {})).items()
+    }
     ct_ch = next((i for n, i in channels.items() if "CT" in n and "PET" not in n), None)
     pet_ch = next((i for n, i in channels.items() if "PET" in n or "SUV" in n), None)
     if ct_ch is None or pet_ch is None:
-        raise FapisegError(f"{root}/dataset.json: channel_names must name a CT and a PET channel, got {channels}")
+        raise FapisegError(
+            f"{root}/dataset.json: channel_names must name a CT and a PET channel, got {channels}"
+        )
     cases = []
     for images, labels in (("imagesTr", "labelsTr"), ("imagesTs", "labelsTs")):
         for pet in sorted((root / images).glob(f"*_{pet_ch:04d}{ext}")):
             cid = pet.name[: -len(f"_{pet_ch:04d}{ext}")]
             seg = root / labels / f"{cid}{ext}"
-            cases.append(Case(cid, "scan", pet, root / images / f"{cid}_{ct_ch:04d}{ext}", seg if seg.exists() else None))
+            cases.append(
+                Case(
+                    cid, "scan", pet, root / images / f"{cid}_{ct_ch:04d}{ext}", seg if seg.exists() else None
+                )
+            )
     return cases

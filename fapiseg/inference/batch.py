@@ -24,19 +24,23 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from fapiseg.data.cases import CT_NAME, PET_NAME, SEG_NAME, Case, case_dir, find_cases
+from fapiseg.data.cases import (
+    CT_NAME,
+    LESIONS_NAME,
+    PET_NAME,
+    PRED_NAME,
+    PROB_NAME,
+    SEG_NAME,
+    Case,
+    case_dir,
+    find_cases,
+)
 from fapiseg.data.validation import CaseImages
 from fapiseg.errors import FapisegError
 from fapiseg.io.nifti import Volume, atomic_path, save_volume
 from fapiseg.metrics.table import CSV_FLOAT_FORMAT, lesion_table
 
-PRED_NAME, PROB_NAME, LESIONS_NAME, SEG_DICOM_NAME = (
-    "PRED.nii.gz",
-    "PROB.nii.gz",
-    "lesions.csv",
-    "PRED_SEG.dcm",
-)
-SUMMARY_NAME = "summary.csv"
+SEG_DICOM_NAME, SUMMARY_NAME = "PRED_SEG.dcm", "summary.csv"
 SUMMARY_COLUMNS = ["case", "status", "lesions", "total_volume_ml", "total_tl_fap", "seconds", "error"]
 #: PROB.nii.gz stores the probability as uint8 with this slope: steps of 1/255, a quarter of float32's size.
 PROBABILITY_STEP = 1.0 / 255.0

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fapiseg.data.cases import Case, case_dir, find_cases
+from fapiseg.data.cases import PRED_NAME, Case, case_dir, find_cases
 from fapiseg.data.validation import load_case
 from fapiseg.errors import CaseError, FapisegError
 from fapiseg.io.geometry import same_grid
@@ -34,7 +34,6 @@ from fapiseg.metrics.detection import LESION_CONNECTIVITY
 from fapiseg.metrics.table import CSV_FLOAT_FORMAT, measure_lesions
 from fapiseg.reports.embed import figure_to_png
 
-PRED_NAME = "PRED.nii.gz"
 SIDECAR = "import.json"
 
 

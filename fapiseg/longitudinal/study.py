@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fapiseg.data.cases import case_dir, find_cases
+from fapiseg.data.cases import PRED_NAME, case_dir, find_cases
 from fapiseg.data.validation import load_case
 from fapiseg.errors import CaseError, FapisegError
 from fapiseg.io.nifti import load_volume
@@ -37,7 +37,7 @@ from fapiseg.longitudinal.regions import find_region_map, lesion_regions
 from fapiseg.metrics.components import label_components
 from fapiseg.metrics.detection import LESION_CONNECTIVITY
 from fapiseg.metrics.diagnostic import diagnostic_accuracy, proportion
-from fapiseg.metrics.evaluate import PRED_NAME, Evaluation, evaluate
+from fapiseg.metrics.evaluate import Evaluation, evaluate
 
 RECIST_ORDER = ("CR", "PR", "SD", "non-CR/non-PD", "PD", "NE")
 PERCIST_ORDER = ("CMR", "PMR", "SMD", "PMD", "NE")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fapiseg.data.cases import Case, case_dir, find_cases
+from fapiseg.data.cases import LESIONS_NAME, PRED_NAME, PROB_NAME, Case, case_dir, find_cases
 from fapiseg.data.validation import load_case
 from fapiseg.errors import CaseError, FapisegError
 from fapiseg.io.geometry import same_grid
@@ -33,8 +33,7 @@ from fapiseg.metrics.detection import LESION_CONNECTIVITY, DetectionCounts, matc
 from fapiseg.metrics.segmentation import SegmentationScores, dice_fpv_fnv
 from fapiseg.metrics.table import measure_lesions
 
-PRED_NAME, PROB_NAME, REGIONS_NAME = "PRED.nii.gz", "PROB.nii.gz", "REGIONS.nii.gz"
-LESIONS_NAME = "lesions.csv"
+REGIONS_NAME = "REGIONS.nii.gz"
 
 
 @dataclass

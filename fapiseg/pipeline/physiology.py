@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from fapiseg.data.cases import find_cases
+from fapiseg.data.cases import PRED_NAME, case_dir, find_cases
 from fapiseg.errors import CaseError
 from fapiseg.io.geometry import same_grid
 from fapiseg.io.nifti import load_volume
@@ -51,7 +51,7 @@ def count_physiological_calls(
     for case in find_cases(data_dir):
         organ_path, pred_path = (
             case.pet.parent / ORGANS_NAME,
-            pred_dir / case.patient / case.study / "PRED.nii.gz",
+            case_dir(pred_dir, case) / PRED_NAME,
         )
         if not (organ_path.exists() and pred_path.exists() and case.seg is not None):
             continue

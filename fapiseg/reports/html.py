@@ -21,13 +21,12 @@ import numpy as np
 import pandas as pd
 
 from fapiseg import __version__
-from fapiseg.data.cases import PET_NAME, SEG_NAME
+from fapiseg.data.cases import PET_NAME, PRED_NAME, SEG_NAME
 from fapiseg.errors import CaseError, FapisegError
 from fapiseg.io.geometry import same_grid
 from fapiseg.io.nifti import atomic_path, load_volume
 from fapiseg.reports.embed import figure_to_png, img_tag
 
-PRED_NAME = "PRED.nii.gz"
 #: Lesion-table rows (and numbered markers) shown per case; the rest are counted ("and N more").
 MAX_LESION_ROWS = 25
 REFERENCE_COLOR, PREDICTION_COLOR = "#1a9850", "#d73027"
