@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -136,16 +137,18 @@ class PetCtDataModule(pl.LightningDataModule):
         return DataLoader(self.val_ds, batch_size=1, shuffle=False, num_workers=0)
 
     def _usable(self, cases: list[Case]) -> list[dict[str, str]]:
-        """MONAI input dicts of the cases that pass validation; the others are skipped by name."""
+        """MONAI input dicts of the cases that pass validation, in order; the others are skipped by name.
+        Cases are checked on ``num_workers`` threads (reading gzip and checking arrays release the GIL)."""
+        problems: list[CaseError | None] = [None] * len(cases)
+        if self.validate_cases:
+            with ThreadPoolExecutor(max(self.num_workers, 1)) as pool:
+                problems = list(pool.map(_problem, cases))
         items = []
-        for case in cases:
-            if self.validate_cases:
-                try:
-                    load_case(case, need_ct=True, seg="need")
-                except CaseError as e:
-                    log.warning("skipping %s", e)
-                    self.skipped.append(case.name)
-                    continue
+        for case, problem in zip(cases, problems):
+            if problem is not None:
+                log.warning("skipping %s", problem)
+                self.skipped.append(case.name)
+                continue
             items.append({"pet": str(case.pet), "ct": str(case.ct), "label": str(case.seg)})
         return items
 
@@ -157,3 +160,12 @@ class PetCtDataModule(pl.LightningDataModule):
         if self.cache == "disk":
             return PersistentDataset(items, transform, cache_dir=Path(self.cache_dir, part))
         return Dataset(items, transform)
+
+
+def _problem(case: Case) -> CaseError | None:
+    """Why ``case`` cannot be trained on, or None when it can."""
+    try:
+        load_case(case, need_ct=True, seg="need")
+    except CaseError as e:
+        return e
+    return None

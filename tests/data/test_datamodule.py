@@ -47,6 +47,19 @@ def test_an_invalid_case_is_skipped_by_name(cohort, tmp_path, caplog):
     assert len(dm.train_ds) + len(dm.val_ds) == 4
 
 
+def test_cases_checked_on_two_threads_keep_their_order_and_skip_the_bad_ones(tmp_path, caplog):
+    root = write_cohort(tmp_path, patients=6)
+    for bad in ("p01", "p04"):
+        (root / bad / "t0" / "SUV.nii.gz").write_bytes(b"\x1f\x8b")  # a gzip header and nothing else
+    dm = _datamodule(root, "data.n_folds=2", "data.spacing_mm=[4,4,4]", "data.num_workers=2")
+    with caplog.at_level(logging.WARNING):
+        items = dm._usable(dm.train_cases + dm.val_cases)
+    names = [c.name for c in dm.train_cases + dm.val_cases if c.patient not in ("p01", "p04")]
+    assert [item["pet"].split("/")[-3] + "/t0" for item in items] == names
+    assert sorted(dm.skipped) == ["p01/t0", "p04/t0"]
+    assert "p01/t0" in caplog.text and "p04/t0" in caplog.text
+
+
 def test_training_batches_are_patches_and_validation_batches_whole_volumes(cohort):
     dm = _datamodule(
         cohort, "data.iterations_per_epoch=3", "data.samples_per_case=2", "data.spacing_mm=[4,4,4]"
