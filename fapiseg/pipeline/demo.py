@@ -49,10 +49,11 @@ OWNED = ("data", "train", "predictions", "predictions_shifted", "evaluation", "e
 #: test-time augmentation, 2 passes for the demo network (trained with left-right flips only); on one demo
 #: checkpoint it cut held-out false positives from 2.75 to 2.0 per scan at the same sensitivity.
 DEMO_INFER = ("tta=true",)
-#: Seconds kept free after training's last step, on 2 cores: the final validation and checkpoint (about 35 s),
-#: the false-positive reduction on its minimum of 12 scans (about 55 s), inference on the 8 held-out scans,
-#: evaluation and the report (about 50 s), and a margin.
-AFTER_TRAINING_S = 160.0
+#: Seconds kept free after training's last step. On 2 cores these took 132-163 s: the final validation,
+#: checkpoints and MLflow's copy (about 40 s), the false-positive reduction on its minimum of 12 scans (about
+#: 70 s), inference on the 8 held-out scans, evaluation and the report (about 45 s). The margin lets them run
+#: 1.5x slower and still end within the contract's 15 minutes.
+AFTER_TRAINING_S = 190.0
 #: Seconds kept free after the false-positive reduction: inference, evaluation and the report, and a margin.
 AFTER_RESCORING_S = 75.0
 
