@@ -42,7 +42,7 @@ def study(tmp_path):
 
 
 def test_import_writes_suv_ct_mask_and_sidecar(study):
-    tmp_path, pet, ct = study
+    tmp_path, pet, _ct = study
     out = tmp_path / "data" / "p1" / "t0"
     result = import_study(
         tmp_path / "dicom" / "pet", out, ct_dir=tmp_path / "dicom" / "ct", rtstruct=tmp_path / "dicom" / "rt"

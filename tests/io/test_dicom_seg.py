@@ -63,7 +63,7 @@ def test_export_reads_back_equal(tmp_path, pet):
 
 
 def test_mask_on_another_grid_is_refused(tmp_path, pet):
-    folder, series, mask = pet
+    folder, _series, mask = pet
     write_nifti(tmp_path / "PRED.nii.gz", mask, np.diag([2.0, 2.0, 2.0, 1.0]))
     with pytest.raises(FapisegError, match="not on the grid of the PET series"):
         export_seg(tmp_path / "PRED.nii.gz", folder, tmp_path / "pred.dcm")
@@ -71,7 +71,7 @@ def test_mask_on_another_grid_is_refused(tmp_path, pet):
 
 def test_seg_without_empty_frames_lands_on_the_pet_grid(tmp_path, pet):
     """A viewer's SEG that omits empty frames (two segments) is placed slice by slice on the PET grid."""
-    folder, series, mask = pet
+    _folder, series, mask = pet
     labels = mask.copy()
     labels[10:12, 8:11, 6:9] = 2
     descriptions = [

@@ -76,7 +76,7 @@ def test_tbr_against_a_given_mask_and_value():
 
 
 def test_tbr_from_the_automatic_aorta(thorax):
-    ct, pet, affine, truth = thorax
+    ct, pet, affine, _truth = thorax
     pet = pet.copy()
     mask = np.zeros(pet.shape, bool)
     mask[60:63, 40:43, 50:53] = True  # a lesion in the right lung
