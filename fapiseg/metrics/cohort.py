@@ -29,6 +29,10 @@ from fapiseg.metrics.froc import froc_curve, write_froc
 from fapiseg.metrics.segmentation import AUTOPET_CONNECTIVITY
 from fapiseg.metrics.table import CSV_FLOAT_FORMAT
 
+#: The evaluation layout (the contract): write_evaluation writes these into OUT/, the HTML report reads them.
+CASES_CSV, LESIONS_CSV, SUMMARY_JSON = "cases.csv", "lesions.csv", "summary.json"
+FROC_CSV, FROC_PNG = "froc.csv", "froc.png"
+
 CASE_COLUMNS = [
     "case",
     "status",
@@ -165,11 +169,11 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     curve, score_name = froc(evaluation)
     summary = summarise(evaluation, score_name)
-    for name, table in (("cases.csv", case_table(evaluation)), ("lesions.csv", lesion_rows(evaluation))):
+    for name, table in ((CASES_CSV, case_table(evaluation)), (LESIONS_CSV, lesion_rows(evaluation))):
         with atomic_path(out_dir / name) as tmp:
             table.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT)
-    write_froc(curve, out_dir / "froc.csv", out_dir / "froc.png", score_name)
-    with atomic_path(out_dir / "summary.json") as tmp:
+    write_froc(curve, out_dir / FROC_CSV, out_dir / FROC_PNG, score_name)
+    with atomic_path(out_dir / SUMMARY_JSON) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     return summary
 

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fapiseg.metrics.cohort import write_evaluation
+    from fapiseg.metrics.cohort import CASES_CSV, write_evaluation
     from fapiseg.metrics.diagnostic import read_reference_csv
     from fapiseg.metrics.evaluate import evaluate
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     _print_summary(summary, args.out)
     if evaluation.failures:
         print(
-            f"fapiseg evaluate: {len(evaluation.failures)} case(s) failed; see {args.out / 'cases.csv'}",
+            f"fapiseg evaluate: {len(evaluation.failures)} case(s) failed; see {args.out / CASES_CSV}",
             file=sys.stderr,
         )
         return 1

@@ -25,6 +25,7 @@ from fapiseg.data.cases import PET_NAME, PRED_NAME, SEG_NAME
 from fapiseg.errors import CaseError, FapisegError
 from fapiseg.io.geometry import same_grid
 from fapiseg.io.nifti import atomic_path, load_volume
+from fapiseg.metrics.cohort import CASES_CSV, FROC_PNG, LESIONS_CSV, SUMMARY_JSON
 from fapiseg.reports.embed import figure_to_png, img_tag
 
 #: Lesion-table rows (and numbered markers) shown per case; the rest are counted ("and N more").
@@ -98,18 +99,18 @@ lesion detection uses 26-connected lesions and any overlap; intervals are 95 % W
 
 
 def _section(section: CohortSection, max_cases: int | None) -> str:
-    summary_path = section.eval_dir / "summary.json"
+    summary_path = section.eval_dir / SUMMARY_JSON
     if not summary_path.exists():
-        raise FapisegError(f"{section.eval_dir}: no summary.json (run `fapiseg evaluate` first)")
+        raise FapisegError(f"{section.eval_dir}: no {SUMMARY_JSON} (run `fapiseg evaluate` first)")
     summary = json.loads(summary_path.read_text())
-    cases = _read_csv(section.eval_dir / "cases.csv")
-    lesions = _read_csv(section.eval_dir / "lesions.csv")
+    cases = _read_csv(section.eval_dir / CASES_CSV)
+    lesions = _read_csv(section.eval_dir / LESIONS_CSV)
     parts = [f"<section><h2>{_e(section.title)}</h2>", _headline(summary)]
     if section.notes:
         parts.append(_key_values(section.notes))
     parts.append('<div class="row">')
     parts.append(f'<div class="col">{_metrics_table(summary)}</div>')
-    froc = section.eval_dir / "froc.png"
+    froc = section.eval_dir / FROC_PNG
     if froc.exists():
         parts.append(f'<div class="col">{img_tag(froc.read_bytes(), "FROC curve", "froc")}</div>')
     parts.append("</div>")
@@ -302,11 +303,8 @@ def _comparison(sections: Sequence[CohortSection]) -> str:
     """Side-by-side headline numbers of several cohorts (e.g. held-out vs shifted phantoms)."""
     rows = []
     for s in sections:
-        summary = (
-            json.loads((s.eval_dir / "summary.json").read_text())
-            if (s.eval_dir / "summary.json").exists()
-            else {}
-        )
+        path = s.eval_dir / SUMMARY_JSON
+        summary = json.loads(path.read_text()) if path.exists() else {}
         scan = summary.get("scan", {})
         rows.append(
             {
