@@ -3,8 +3,8 @@
 Every network sees every mirrored copy of the windows; their softmax probabilities are flipped back and
 averaged (as nnU-Net mirrors each patch), and the sliding window blends the logit of that mean (for one
 network without TTA: its logit margin, exactly what a plain sliding window over the logits blends).
-Precision: float16 autocast on a GPU; bfloat16 on a CPU with AMX tiles, else float32; channels-last
-memory on CPU.
+Precision: float16 autocast on a GPU; bfloat16 on a CPU that multiplies it natively (AMX or AVX-512 BF16),
+else float32; channels-last memory on CPU.
 
 On a CPU with several threads the windows of a batch are split among worker threads (up to one per
 window), each running its share with its part of the intra-op threads (one each on a small machine): the
@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from fapiseg.hardware import cpu_has_amx
+from fapiseg.hardware import cpu_has_native_bf16
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -50,9 +50,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device`` (None: float32).
 
-    ``auto`` is float16 on CUDA; on a CPU bfloat16 when it has AMX tiles (as ``trainer.precision=auto``
-    trains there), else float32. On the demo cohorts bfloat16 windows took 0.5-0.9x the float32 time
-    with masks at Dice >= 0.998 against float32 and the same lesions (README, Inference, "bfloat16 on AMX").
+    ``auto`` is float16 on CUDA; on a CPU bfloat16 when it multiplies bfloat16 natively (AMX tiles or
+    AVX-512 BF16; training uses it on AMX only, :mod:`fapiseg.hardware`), else float32. On the demo
+    cohorts bfloat16 windows took 0.43-0.9x the float32 time with masks at Dice >= 0.99 against float32
+    (README, Inference, "bfloat16 on a CPU").
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -61,7 +62,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "auto":
         if device.type == "cuda":
             return torch.float16
-        return torch.bfloat16 if cpu_has_amx() else None
+        return torch.bfloat16 if cpu_has_native_bf16() else None
     return torch.float16 if precision == "fp16" else torch.bfloat16
 
 

@@ -60,7 +60,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def resolve_precision(accelerator: str, precision: str | int) -> str | int:
     """``auto``: ``bf16-mixed`` (or ``16-mixed``) when training runs on a CUDA GPU; on a CPU ``bf16-mixed``
     when it has AMX tiles (bfloat16 matrix units: a 32^3 DynUNet step takes 0.6x the float32 time), else
-    ``32-true`` (without AMX, bfloat16 on a CPU is slower than float32)."""
+    ``32-true`` (without AMX, bfloat16 on a CPU is slower than float32, or, with AVX-512 BF16 alone,
+    wrong: :func:`fapiseg.hardware.cpu_has_amx`)."""
     if str(precision) != "auto":
         return precision
     on_gpu = str(accelerator) in ("auto", "gpu", "cuda") and torch.cuda.is_available()

@@ -73,10 +73,10 @@ def test_channels_last_and_bfloat16_keep_the_probabilities(windows):
     assert (low - reference).abs().max() < 0.05
 
 
-@pytest.mark.parametrize("amx", [True, False])
-def test_auto_precision_is_bfloat16_on_a_cpu_only_with_amx(monkeypatch, amx):
-    monkeypatch.setattr(ensemble_module, "cpu_has_amx", lambda: amx)
-    assert autocast_dtype("auto", CPU) == (torch.bfloat16 if amx else None)
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bfloat16_only_on_a_cpu_that_multiplies_it_natively(monkeypatch, native):
+    monkeypatch.setattr(ensemble_module, "cpu_has_native_bf16", lambda: native)
+    assert autocast_dtype("auto", CPU) == (torch.bfloat16 if native else None)
     assert autocast_dtype("auto", torch.device("cuda")) == torch.float16
     assert autocast_dtype("fp32", CPU) is None and autocast_dtype("bf16", CPU) == torch.bfloat16
 
