@@ -49,7 +49,7 @@ BONE_HU = 150.0
 #: Defaults of ``fapiseg rescore``: the lesion probability that makes a candidate, and the false positives
 #: per training scan at the operating point (README, "False-positive reduction").
 CANDIDATE_THRESHOLD = 0.05
-TARGET_FP_PER_SCAN = 0.75
+TARGET_FP_PER_SCAN = 0.5
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 #: fapiseg.inference.rescoring's CANDIDATE_THRESHOLD and TARGET_FP_PER_SCAN, written out so that building
 #: the CLI parser does not import torch (a test keeps them equal).
 CANDIDATE_THRESHOLD = 0.05
-TARGET_FP_PER_SCAN = 0.75
+TARGET_FP_PER_SCAN = 0.5
 
 NAME = "rescore"
 HELP = (
