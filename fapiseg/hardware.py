@@ -24,7 +24,7 @@ def cpu_has_native_bf16() -> bool:
     and 0.5-0.9x on AMX (README, Inference). Forward convolutions are correct on both (the faulty kernel
     of :func:`cpu_has_amx` is a weight gradient, which inference never computes).
     """
-    return _probe("_is_amx_tile_supported") or _probe("_is_avx512_bf16_supported")
+    return cpu_has_amx() or _probe("_is_avx512_bf16_supported")
 
 
 def _probe(name: str) -> bool:

@@ -53,7 +53,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     ``auto`` is float16 on CUDA; on a CPU bfloat16 when it multiplies bfloat16 natively (AMX tiles or
     AVX-512 BF16; training uses it on AMX only, :mod:`fapiseg.hardware`), else float32. On the demo
     cohorts bfloat16 windows took 0.43-0.9x the float32 time with masks at Dice >= 0.99 against float32
-    (README, Inference, "bfloat16 on a CPU").
+    (README, Inference, "bfloat16 on AMX" and "bfloat16 on AVX-512 BF16").
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
