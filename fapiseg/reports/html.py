@@ -34,6 +34,7 @@ REFERENCE_COLOR, PREDICTION_COLOR = "#1a9850", "#d73027"
 PREDICTED_COLUMNS = {
     "lesion_id": "#",
     "match": "match",
+    "matched_lesion_ids": "reference #",
     "volume_ml": "volume mL",
     "suv_max": "SUVmax",
     "suv_peak": "SUVpeak",
@@ -48,6 +49,7 @@ PREDICTED_COLUMNS = {
 REFERENCE_COLUMNS = {
     "lesion_id": "#",
     "match": "found",
+    "matched_lesion_ids": "found as #",
     "volume_ml": "volume mL",
     "suv_max": "SUVmax",
     "suv_peak": "SUVpeak",
@@ -389,6 +391,7 @@ th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 table.kv th { text-align: left; background: none; color: #555; font-weight: 600; }
 table.kv td { text-align: left; }
 td.sub, table.cases td:last-child { text-align: left; }
+table.lesions td { white-space: nowrap; }
 .case { border: 1px solid #e3e3e3; border-radius: 6px; padding: 8px 16px 12px; margin: 14px 0; }
 .facts { margin: 0 0 6px; color: #444; }
 .error { color: #b2182b; }

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from fapiseg.metrics.cohort import write_evaluation
@@ -42,6 +43,24 @@ def test_report_is_self_contained_with_a_figure_per_evaluated_case(evaluated, tm
     assert f"({sens['ci_low']:.2f}–{sens['ci_high']:.2f}, n = {sens['n']})" in page
     # p1/t1: lesion C is a false positive, lesion B is missed
     assert "false positive" in page and "MISSED" in page
+
+
+def test_lesion_tables_say_which_reference_each_prediction_matched(evaluated, tmp_path):
+    eval_dir, pred, data = evaluated
+    out = write_report([CohortSection("held-out", eval_dir, pred, data)], tmp_path / "report.html")
+    page = out.read_text()
+    assert "<th>reference #</th>" in page and "<th>found as #</th>" in page
+    lesions = pd.read_csv(eval_dir / "lesions.csv")
+    hit = lesions[lesions["match"] == "true_positive"].iloc[0]
+    found = lesions[(lesions["match"] == "detected") & (lesions["case"] == hit["case"])].iloc[0]
+    card = page.split(f"<h3>{hit['case']}</h3>")[1].split("<h3>")[0]
+    row = r"<td>{}</td>\s*<td>{}</td>\s*<td>{}</td>"
+    for lesion, word in ((hit, "true positive"), (found, "yes")):
+        other = int(float(lesion["matched_lesion_ids"]))
+        assert re.search(row.format(int(lesion["lesion_id"]), word, other), card)
+    # a false positive and a missed lesion match nothing
+    for word in ("false positive", "MISSED"):
+        assert re.search(rf"<td>{word}</td>\s*<td>–</td>", page)
 
 
 def test_two_cohorts_are_compared_side_by_side(evaluated, tmp_path):
