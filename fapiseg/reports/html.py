@@ -238,7 +238,7 @@ def _case_card(section: CohortSection, row, lesions: pd.DataFrame) -> str:
         tables.append("<h4>Reference lesions</h4>" + _lesion_table(reference, REFERENCE_COLUMNS))
     return (
         f"<div class='case'>{header}<p class='facts'>{_e(' · '.join(facts))}</p><div class='row'>"
-        f"<div class='mip'>{figure}</div><div class='col'>{''.join(tables)}</div></div></div>"
+        f"<div class='mip'>{figure}</div><div class='col tables'>{''.join(tables)}</div></div></div>"
     )
 
 
@@ -392,6 +392,7 @@ table.kv th { text-align: left; background: none; color: #555; font-weight: 600;
 table.kv td { text-align: left; }
 td.sub, table.cases td:last-child { text-align: left; }
 table.lesions td { white-space: nowrap; }
+.col.tables { min-width: min-content; }  /* below the MIPs when both do not fit side by side */
 .case { border: 1px solid #e3e3e3; border-radius: 6px; padding: 8px 16px 12px; margin: 14px 0; }
 .facts { margin: 0 0 6px; color: #444; }
 .error { color: #b2182b; }
