@@ -1,3 +1,5 @@
+"""The CPU probes behind bfloat16: AMX tiles for training, AMX or AVX-512 BF16 for inference."""
+
 import pytest
 import torch
 

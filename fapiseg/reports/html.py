@@ -4,7 +4,8 @@ It reads what ``fapiseg evaluate`` wrote (summary.json, cases.csv, lesions.csv, 
 predictions (``PRED_DIR/<patient>/<study>/PRED.nii.gz``) and the data (SUV.nii.gz, SEG.nii.gz), and
 shows, per cohort: the headline numbers with their 95 % intervals, the FROC curve, a table of cases,
 and per case coronal and sagittal PET MIPs with reference (green) and predicted (red) outlines, the
-predicted lesions numbered as in the lesion tables beside them.
+predicted lesions numbered as in the lesion tables beside (or, where the MIPs leave too little room, below)
+them, each predicted lesion with the reference lesion it matched.
 """
 
 from __future__ import annotations
